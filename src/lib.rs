@@ -1,4 +1,5 @@
 //! berth: a compose-style container orchestrator with its own runtime.
 
+pub mod cli;
 pub mod graph;
 pub mod spec;

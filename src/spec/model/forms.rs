@@ -168,6 +168,19 @@ pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
     }
 }
 
+/// Schema marker for [`string_list`] fields whose items the Compose
+/// Specification also allows as numbers (`expose: [3306]`, `group_add: [1000]`).
+pub struct StringOrNumberList;
+
+impl JsonSchema for StringOrNumberList {
+    fn schema_name() -> Cow<'static, str> {
+        "StringOrNumberList".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "array", "items": { "type": ["string", "number"] } })
+    }
+}
+
 /// `command` / `entrypoint` / hook commands. A string is split into words
 /// like a shell would (no expansion), as compose does; `''` and `[]` give an
 /// empty list, which clears the image default (unlike an absent key).
@@ -288,7 +301,7 @@ where
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for item in expect_sequence::<D::Error>(value, expected)? {
+    for item in expect_sequence::<D::Error>(value, "a list")? {
         match item {
             Value::Mapping(_) => out.push(serde_yaml::from_value(item).map_err(D::Error::custom)?),
             other => {

@@ -28,7 +28,7 @@ pub struct DependsOn {
     #[serde(default)]
     pub condition: Condition,
     /// Restart this service when the dependency is restarted or recreated.
-    #[serde(default, deserialize_with = "lenient_opt")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_opt")]
     #[schemars(with = "Option<BoolOrString>")]
     pub restart: Option<bool>,
     #[serde(default = "default_true", deserialize_with = "super::scalar::lenient")]

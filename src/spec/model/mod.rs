@@ -39,18 +39,25 @@ pub struct ComposeFile {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable_list")]
+    #[schemars(with = "Option<Vec<Include>>")]
     pub include: Vec<Include>,
     #[serde(default, deserialize_with = "nullable_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<Service>>>")]
     pub services: BTreeMap<String, Service>,
     #[serde(default, deserialize_with = "nullable_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<Network>>>")]
     pub networks: BTreeMap<String, Network>,
     #[serde(default, deserialize_with = "nullable_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<Volume>>>")]
     pub volumes: BTreeMap<String, Volume>,
     #[serde(default, deserialize_with = "nullable_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<FileObject>>>")]
     pub configs: BTreeMap<String, FileObject>,
     #[serde(default, deserialize_with = "nullable_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<FileObject>>>")]
     pub secrets: BTreeMap<String, FileObject>,
     #[serde(default, deserialize_with = "nullable_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<Model>>>")]
     pub models: BTreeMap<String, Model>,
 }
 

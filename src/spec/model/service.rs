@@ -136,6 +136,7 @@ pub struct Service {
     #[schemars(with = "Option<Vec<PortItemSchema>>")]
     pub ports: Vec<PortConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "string_list")]
+    #[schemars(with = "Option<super::forms::StringOrNumberList>")]
     pub expose: Vec<String>,
     #[serde(default, skip_serializing_if = "ExtraHosts::is_empty")]
     pub extra_hosts: ExtraHosts,
@@ -253,6 +254,7 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "string_list")]
     pub security_opt: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "string_list")]
+    #[schemars(with = "Option<super::forms::StringOrNumberList>")]
     pub group_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,

@@ -1,0 +1,125 @@
+//! The command line: compose-style global flags and verbs.
+//!
+//! Verbs appear here only once they work; later pieces (runtime, engine)
+//! add `up`, `down`, `container …` and the rest.
+
+mod config;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::spec::{self, LoadOptions, LoadedProject};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A compose-style container orchestrator that brings its own container runtime",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Compose configuration files (repeatable; default: compose.yaml in the
+    /// current directory or a parent, plus compose.override.yaml).
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name (default: `name:` in the file, else the directory name).
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Directory that relative paths resolve against (default: the first
+    /// file's directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Enable services of this profile (repeatable).
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    /// Environment files for interpolation, replacing `.env` (repeatable).
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Engine root: state, images, containers and the engine socket.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth",
+        value_name = "DIR"
+    )]
+    pub root: PathBuf,
+    /// How much to report on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical form.
+    Config(config::ConfigArgs),
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Show the berth version.
+    Version,
+}
+
+/// Runs the CLI and maps failures to compose's exit status (1).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Config(args) => config::run(cli, args),
+        Command::Completion { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "berth", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            writeln!(std::io::stdout(), "berth version {}", env!("CARGO_PKG_VERSION"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads the project the global flags describe, printing its warnings.
+pub fn load_project(cli: &Cli, no_interpolate: bool) -> anyhow::Result<LoadedProject> {
+    let options = LoadOptions {
+        files: cli.files.clone(),
+        working_dir: std::env::current_dir()?,
+        project_directory: cli.project_directory.clone(),
+        project_name: cli.project_name.clone(),
+        profiles: cli.profiles.clone(),
+        env_files: cli.env_files.clone(),
+        os_env: std::env::vars().collect::<BTreeMap<_, _>>(),
+        no_interpolate,
+    };
+    let loaded = spec::load(&options)?;
+    if cli.log_level <= LogLevel::Warn {
+        for warning in &loaded.warnings {
+            eprintln!("WARN[0000] {warning}");
+        }
+    }
+    Ok(loaded)
+}
