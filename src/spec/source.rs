@@ -36,6 +36,10 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     entries: HashMap<YamlPath, Location>,
+    /// Sequence items by their text (and by the KEY of `KEY=VALUE`), so
+    /// that `networks: [back]`, canonicalized to `networks: {back: }`, still
+    /// locates `networks.back` at the item.
+    items: HashMap<(YamlPath, String), Location>,
 }
 
 impl SourceMap {
@@ -61,6 +65,11 @@ impl SourceMap {
             if let Some(location) = self.entries.get(&p) {
                 return Some(location);
             }
+            if let (Some(key), Some(parent)) = (p.last_key(), p.parent()) {
+                if let Some(location) = self.items.get(&(parent, key.to_string())) {
+                    return Some(location);
+                }
+            }
             current = p.parent();
         }
         None
@@ -69,22 +78,22 @@ impl SourceMap {
     /// Adds `other`'s entries, which win over ours (a later file overrides).
     pub fn overlay(&mut self, other: SourceMap) {
         self.entries.extend(other.entries);
-    }
-
-    /// Copies the entries under `from` to `to` (used when a service is
-    /// copied by `extends` or `include`), keeping existing entries at `to`.
-    pub fn graft(&mut self, from: &SourceMap, from_prefix: &YamlPath, to_prefix: &YamlPath) {
-        for (path, location) in &from.entries {
-            if let Some(rest) = path.0.strip_prefix(from_prefix.0.as_slice()) {
-                let mut target = to_prefix.0.clone();
-                target.extend_from_slice(rest);
-                self.entries.entry(YamlPath(target)).or_insert_with(|| location.clone());
-            }
-        }
+        self.items.extend(other.items);
     }
 
     fn record(&mut self, path: YamlPath, location: Location) {
         self.entries.entry(path).or_insert(location);
+    }
+
+    fn record_item(&mut self, sequence: &YamlPath, text: &str, location: Location) {
+        if let Some((key, _)) = text.split_once('=') {
+            self.items
+                .entry((sequence.clone(), key.to_string()))
+                .or_insert_with(|| location.clone());
+        }
+        self.items
+            .entry((sequence.clone(), text.to_string()))
+            .or_insert(location);
     }
 }
 
@@ -129,6 +138,9 @@ impl Indexer {
             Some(Frame::Sequence { path, next }) => {
                 let p = path.index(*next);
                 *next += 1;
+                if let Some(text) = &key_text {
+                    self.map.record_item(path, text, location.clone());
+                }
                 self.map.record(p.clone(), location);
                 Some(p)
             }
