@@ -20,6 +20,10 @@ pub fn service_hash(service: &Service) -> String {
     if let Some(deploy) = &mut hashed.deploy {
         deploy.replicas = None;
     }
+    // `deploy: {replicas: N}` alone must hash like no `deploy` at all.
+    if hashed.deploy.as_ref().is_some_and(|d| *d == Default::default()) {
+        hashed.deploy = None;
+    }
     hashed.depends_on.clear();
     hashed.profiles.clear();
     hashed.extensions.clear();

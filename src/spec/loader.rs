@@ -1,7 +1,7 @@
 //! The loading pipeline: files → documents (read, interpolate, include,
 //! extends, absolute paths) → merge → typed model → resolve → validate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -77,7 +77,16 @@ pub fn load(options: &LoadOptions) -> Result<LoadedProject, LoadError> {
         }
     }
 
-    let name = project_name(options, &files, &project_dir, &variables)?;
+    let mut loader = DocumentLoader {
+        interpolate: !options.no_interpolate,
+        unset: BTreeSet::new(),
+        depth: 0,
+        parsed: HashMap::new(),
+    };
+    for file in &files {
+        loader.preload(file)?;
+    }
+    let name = project_name(options, &files, &project_dir, &variables, &loader.parsed)?;
     variables.add_defaults([("COMPOSE_PROJECT_NAME".to_string(), name.clone())]);
     let profiles = match options.profiles.is_empty() {
         false => options.profiles.clone(),
@@ -87,11 +96,6 @@ pub fn load(options: &LoadOptions) -> Result<LoadedProject, LoadError> {
             .unwrap_or_default(),
     };
 
-    let mut loader = DocumentLoader {
-        interpolate: !options.no_interpolate,
-        unset: BTreeSet::new(),
-        depth: 0,
-    };
     let mut merged: Option<Value> = None;
     let mut source_map = SourceMap::default();
     for file in &files {
@@ -208,6 +212,7 @@ fn project_name(
     files: &[PathBuf],
     project_dir: &Path,
     variables: &Variables,
+    parsed: &HashMap<PathBuf, (String, Value)>,
 ) -> Result<String, LoadError> {
     if let Some(name) = &options.project_name {
         environment::check_explicit_project_name(name)?;
@@ -219,8 +224,7 @@ fn project_name(
     }
     let mut from_files = None;
     for file in files {
-        let text = read(file)?;
-        let value = parse_yaml(&text).map_err(|e| syntax_error(file, &e))?;
+        let Some((_, value)) = parsed.get(file) else { continue };
         if let Some(raw) = value.get("name").and_then(Value::as_str) {
             let lookup = |n: &str| variables.get(n);
             let mut unset = BTreeSet::new();
@@ -254,9 +258,19 @@ struct DocumentLoader {
     interpolate: bool,
     unset: BTreeSet<String>,
     depth: usize,
+    /// The `-f` files, parsed once up front (the project name needs their
+    /// `name:` before anything is interpolated).
+    parsed: HashMap<PathBuf, (String, Value)>,
 }
 
 impl DocumentLoader {
+    fn preload(&mut self, file: &Path) -> Result<(), LoadError> {
+        let text = read(file)?;
+        let value = parse_yaml(&text).map_err(|e| syntax_error(file, &e))?;
+        self.parsed.insert(file.to_path_buf(), (text, value));
+        Ok(())
+    }
+
     /// Reads one file into a canonical document whose includes and extends
     /// are resolved and whose relative paths are absolute (against
     /// `base_dir`).
@@ -273,14 +287,29 @@ impl DocumentLoader {
         base_dir: &Path,
         variables: &Variables,
     ) -> Result<(Value, SourceMap), LoadError> {
+        let (mut document, locator) = self.read_document(file, variables)?;
+        self.apply_extends(&mut document, &locator, file, variables)?;
+        make_paths_absolute(&mut document, base_dir, variables);
+        Ok((document, locator.map))
+    }
+
+    /// Reads, interpolates and canonicalizes one file and resolves its
+    /// includes; its extends and relative paths are left as written.
+    fn read_document(&mut self, file: &Path, variables: &Variables) -> Result<(Value, Locator), LoadError> {
         if self.depth > MAX_DEPTH {
             return Err(LoadError::Project(format!(
                 "{}: include/extends nested more than {MAX_DEPTH} levels deep",
                 file.display()
             )));
         }
-        let text = read(file)?;
-        let mut document = parse_yaml(&text).map_err(|e| syntax_error(file, &e))?;
+        let (text, mut document) = match self.parsed.remove(file) {
+            Some(parsed) => parsed,
+            None => {
+                let text = read(file)?;
+                let document = parse_yaml(&text).map_err(|e| syntax_error(file, &e))?;
+                (text, document)
+            }
+        };
         let map = SourceMap::index(&Arc::new(file.to_path_buf()), &text);
         let locator = Locator {
             map,
@@ -302,9 +331,7 @@ impl DocumentLoader {
             map,
             primary_file: file.to_path_buf(),
         };
-        self.apply_extends(&mut document, &locator, file, variables)?;
-        make_paths_absolute(&mut document, base_dir, variables);
-        Ok((document, locator.map))
+        Ok((document, locator))
     }
 
     fn apply_includes(
@@ -429,13 +456,26 @@ impl DocumentLoader {
             .to_string();
         let base_file = extends.get("file").and_then(Value::as_str).map(str::to_string);
         let base = match base_file {
-            None => self.extended_service(document, &base_name, locator, file, variables, chain)?,
+            None => {
+                if document
+                    .get("services")
+                    .and_then(|s| s.get(base_name.as_str()))
+                    .is_none()
+                {
+                    return Err(locator.invalid(
+                        &at.key("extends"),
+                        &format!("cannot extend service {base_name:?}: no such service"),
+                    ));
+                }
+                self.extended_service(document, &base_name, locator, file, variables, chain)?
+            }
             Some(other) => {
                 let other = absolute(Path::new(&other), file.parent().unwrap_or(Path::new("/")));
-                let other_dir = other.parent().unwrap_or(Path::new("/")).to_path_buf();
-                let (other_doc, _) = self.load(&other, &other_dir, variables)?;
-                match other_doc.get("services").and_then(|s| s.get(base_name.as_str())) {
-                    Some(base) => base.clone(),
+                self.depth += 1;
+                let base = self.extended_service_in(&other, &base_name, variables, chain);
+                self.depth -= 1;
+                match base? {
+                    Some(base) => base,
                     None => {
                         return Err(locator.invalid(
                             &at.key("extends"),
@@ -450,6 +490,35 @@ impl DocumentLoader {
         };
         chain.pop();
         Ok(merge_services(base, Value::Mapping(own)))
+    }
+
+    /// The service `name` of another file, its own extends resolved (only
+    /// its own: the chain then catches cycles across files) and its relative
+    /// paths made absolute against that file's directory. `None` when the
+    /// file does not define it.
+    fn extended_service_in(
+        &mut self,
+        file: &Path,
+        name: &str,
+        variables: &Variables,
+        chain: &mut Vec<String>,
+    ) -> Result<Option<Value>, LoadError> {
+        let (document, locator) = self.read_document(file, variables)?;
+        if document.get("services").and_then(|s| s.get(name)).is_none() {
+            return Ok(None);
+        }
+        let service = self.extended_service(&document, name, &locator, file, variables, chain)?;
+        let mut services = Mapping::new();
+        services.insert(Value::String(name.to_string()), service);
+        let mut wrapper = Mapping::new();
+        wrapper.insert("services".into(), Value::Mapping(services));
+        let mut wrapper = Value::Mapping(wrapper);
+        let file_dir = file.parent().unwrap_or(Path::new("/"));
+        make_paths_absolute(&mut wrapper, file_dir, variables);
+        Ok(wrapper
+            .get_mut("services")
+            .and_then(|s| s.as_mapping_mut())
+            .and_then(|s| s.remove(name)))
     }
 }
 

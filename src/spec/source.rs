@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_yaml::Value;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -33,8 +33,18 @@ impl fmt::Display for Location {
 
 /// Path → location of the key (for mapping entries) or of the item (for
 /// sequence entries) that introduced it.
+///
+/// Indexing re-parses every file, so it is done lazily: a project that
+/// loads without errors or located warnings never pays for it.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
+    /// Files in overlay order: a later file's entries win.
+    sources: Vec<(Arc<PathBuf>, Arc<str>)>,
+    index: OnceLock<Index>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
     entries: HashMap<YamlPath, Location>,
     /// Sequence items by their text (and by the KEY of `KEY=VALUE`), so
     /// that `networks: [back]`, canonicalized to `networks: {back: }`, still
@@ -43,30 +53,45 @@ pub struct SourceMap {
 }
 
 impl SourceMap {
-    /// Indexes a document. Best effort: a document that does not parse
-    /// yields what was indexed before the error (serde_yaml reports the
-    /// syntax error itself).
+    /// A source map of one document, indexed on first use. Best effort: a
+    /// document that does not parse yields what was indexed before the
+    /// error (serde_yaml reports the syntax error itself).
     pub fn index(file: &Arc<PathBuf>, text: &str) -> SourceMap {
-        let mut indexer = Indexer {
-            file: file.clone(),
-            stack: Vec::new(),
-            map: SourceMap::default(),
-        };
-        let mut parser = Parser::new_from_str(text);
-        // A parse error only stops indexing early; see above.
-        let _ = parser.load(&mut indexer, false);
-        indexer.map
+        SourceMap {
+            sources: vec![(file.clone(), Arc::from(text))],
+            index: OnceLock::new(),
+        }
+    }
+
+    fn built(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut index = Index::default();
+            for (file, text) in &self.sources {
+                let mut indexer = Indexer {
+                    file: file.clone(),
+                    stack: Vec::new(),
+                    index: Index::default(),
+                };
+                let mut parser = Parser::new_from_str(text);
+                // A parse error only stops indexing early; see above.
+                let _ = parser.load(&mut indexer, false);
+                index.entries.extend(indexer.index.entries);
+                index.items.extend(indexer.index.items);
+            }
+            index
+        })
     }
 
     /// The location of `path`, or of its nearest ancestor that has one.
     pub fn locate(&self, path: &YamlPath) -> Option<&Location> {
+        let index = self.built();
         let mut current = Some(path.clone());
         while let Some(p) = current {
-            if let Some(location) = self.entries.get(&p) {
+            if let Some(location) = index.entries.get(&p) {
                 return Some(location);
             }
             if let (Some(key), Some(parent)) = (p.last_key(), p.parent()) {
-                if let Some(location) = self.items.get(&(parent, key.to_string())) {
+                if let Some(location) = index.items.get(&(parent, key.to_string())) {
                     return Some(location);
                 }
             }
@@ -75,12 +100,15 @@ impl SourceMap {
         None
     }
 
-    /// Adds `other`'s entries, which win over ours (a later file overrides).
+    /// Adds `other`'s files, whose entries win over ours (a later file
+    /// overrides).
     pub fn overlay(&mut self, other: SourceMap) {
-        self.entries.extend(other.entries);
-        self.items.extend(other.items);
+        self.sources.extend(other.sources);
+        self.index = OnceLock::new();
     }
+}
 
+impl Index {
     fn record(&mut self, path: YamlPath, location: Location) {
         self.entries.entry(path).or_insert(location);
     }
@@ -105,7 +133,7 @@ enum Frame {
 struct Indexer {
     file: Arc<PathBuf>,
     stack: Vec<Frame>,
-    map: SourceMap,
+    index: Index,
 }
 
 impl Indexer {
@@ -131,7 +159,7 @@ impl Indexer {
                     let k = key_text.unwrap_or_default();
                     let p = path.key(k.clone());
                     *key = Some(k);
-                    self.map.record(p, location);
+                    self.index.record(p, location);
                     None
                 }
             },
@@ -139,9 +167,9 @@ impl Indexer {
                 let p = path.index(*next);
                 *next += 1;
                 if let Some(text) = &key_text {
-                    self.map.record_item(path, text, location.clone());
+                    self.index.record_item(path, text, location.clone());
                 }
-                self.map.record(p.clone(), location);
+                self.index.record(p.clone(), location);
                 Some(p)
             }
         }
