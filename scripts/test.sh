@@ -26,6 +26,6 @@ echo "== cargo test"
 cargo test --workspace
 echo "== example stacks resolve"
 for stack in examples/*/compose.yaml; do
-    cargo run --quiet -- config -q -f "$stack"
+    cargo run --quiet -- -f "$stack" config -q
     echo "ok $stack"
 done

@@ -2,4 +2,7 @@
 
 pub mod cli;
 pub mod graph;
+pub mod image;
+pub mod runtime;
 pub mod spec;
+pub mod store;

@@ -131,10 +131,10 @@ fn every_corpus_file_loads_and_resolves() {
 fn berth(file: &Path, args: &[&str]) -> std::process::Output {
     let dir = file.parent().unwrap_or(Path::new("/"));
     std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("config")
-        .args(args)
         .arg("-f")
         .arg(file)
+        .arg("config")
+        .args(args)
         .current_dir(dir)
         .env_clear()
         .envs(common::corpus_env())

@@ -4,6 +4,8 @@
 //! add `up`, `down`, `container …` and the rest.
 
 mod config;
+mod container;
+mod image;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,20 +26,20 @@ use crate::spec::{self, LoadOptions, LoadedProject};
 pub struct Cli {
     /// Compose configuration files (repeatable; default: compose.yaml in the
     /// current directory or a parent, plus compose.override.yaml).
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Project name (default: `name:` in the file, else the directory name).
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub project_name: Option<String>,
     /// Directory that relative paths resolve against (default: the first
     /// file's directory).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub project_directory: Option<PathBuf>,
     /// Enable services of this profile (repeatable).
-    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    #[arg(long = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
     /// Environment files for interpolation, replacing `.env` (repeatable).
-    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
     /// Engine root: state, images, containers and the engine socket.
     #[arg(
@@ -67,13 +69,20 @@ pub enum LogLevel {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical form.
     Config(config::ConfigArgs),
+    /// Manage images.
+    Image(image::ImageArgs),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Manage containers (docker-like low-level verbs).
+    Container(Box<container::ContainerArgs>),
     /// Show the berth version.
     Version,
+    /// The per-container monitor (started by berth itself).
+    #[command(name = "__monitor", hide = true)]
+    Monitor { dir: PathBuf },
 }
 
 /// Runs the CLI and maps failures to compose's exit status (1).
@@ -91,10 +100,20 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Config(args) => config::run(cli, args),
+        Command::Image(args) => image::run(&crate::store::Root::new(&cli.root), args),
         Command::Completion { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(*shell, &mut command, "berth", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Container(args) => container::run(&crate::store::Root::new(&cli.root), args),
+        Command::Monitor { dir } => {
+            // SAFETY: fd 3 is the sync pipe the starting CLI set up for us
+            // (see runtime::lifecycle::start); nothing else owns it.
+            let sync = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
+            let root = crate::store::Root::new(&cli.root);
+            let code = crate::runtime::monitor::run(&root, dir, Some(sync));
+            Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Version => {
             writeln!(std::io::stdout(), "berth version {}", env!("CARGO_PKG_VERSION"))?;

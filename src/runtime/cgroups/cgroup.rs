@@ -1,0 +1,362 @@
+//! [`Cgroup`]: one container's cgroup in every hierarchy of the host,
+//! whatever the layout. Version-specific work lives in `v1.rs`/`v2.rs`;
+//! this file decides which and owns the lifecycle (create with rollback,
+//! join, teardown).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::detect::{detect, Hierarchy, CGROUP_ROOT, HYBRID_UNIFIED};
+use super::error::CgroupError;
+use super::fsio;
+use super::resources::Resources;
+use super::stats::CgroupStats;
+use super::v1::{self, V1Dir};
+use super::v2;
+
+/// Where a container's cgroup lives.
+#[derive(Debug)]
+enum Layout {
+    /// v1 directories; on hybrid hosts also a plain v2 directory that only
+    /// tracks membership (its `/proc/<pid>/cgroup` `0::` line).
+    V1 {
+        dirs: Vec<V1Dir>,
+        unified: Option<PathBuf>,
+    },
+    V2 {
+        dir: PathBuf,
+    },
+}
+
+/// A container's cgroup, in every relevant hierarchy.
+#[derive(Debug)]
+pub struct Cgroup {
+    name: String,
+    hierarchy: Hierarchy,
+    layout: Layout,
+    swap_ignored: AtomicBool,
+}
+
+/// Rejects anything but a plain relative path, so a name can never escape
+/// the hierarchy root (`..`) or address the root itself.
+fn check_name(name: &str) -> Result<(), CgroupError> {
+    let bad = |reason| CgroupError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.starts_with('/') {
+        return Err(bad("it must be relative to the hierarchy root"));
+    }
+    if name.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+        return Err(bad("components may not be empty, \".\" or \"..\""));
+    }
+    Ok(())
+}
+
+impl Cgroup {
+    fn handle(name: &str) -> Result<Cgroup, CgroupError> {
+        check_name(name)?;
+        let hierarchy = detect();
+        let layout = match hierarchy {
+            Hierarchy::V2 => Layout::V2 {
+                dir: Path::new(CGROUP_ROOT).join(name),
+            },
+            Hierarchy::V1 | Hierarchy::Hybrid => {
+                let dirs = v1::layout(name);
+                if dirs.is_empty() {
+                    return Err(CgroupError::MissingController {
+                        controller: "any v1",
+                        hint: "no cgroup hierarchy is mounted under /sys/fs/cgroup",
+                    });
+                }
+                let unified = (hierarchy == Hierarchy::Hybrid).then(|| Path::new(HYBRID_UNIFIED).join(name));
+                Layout::V1 { dirs, unified }
+            }
+        };
+        Ok(Cgroup {
+            name: name.to_owned(),
+            hierarchy,
+            layout,
+            swap_ignored: AtomicBool::new(false),
+        })
+    }
+
+    /// Creates `name` (a relative path like `berth-1a2b3c4d/<container-id>`)
+    /// in every hierarchy and applies `resources`. Values are validated
+    /// before anything is created; on any failure every directory this call
+    /// made is removed again.
+    pub fn create(name: &str, resources: &Resources) -> Result<Cgroup, CgroupError> {
+        resources.validate()?;
+        let cg = Self::handle(name)?;
+        let mut created = Vec::new();
+        match cg.build(resources, &mut created) {
+            Ok(()) => Ok(cg),
+            Err(source) => {
+                let cleanup: Vec<_> = created
+                    .iter()
+                    .rev()
+                    .filter_map(|dir| fsio::remove_tree(dir).err())
+                    .collect();
+                if cleanup.is_empty() {
+                    Err(source)
+                } else {
+                    Err(CgroupError::CreateRolledBack {
+                        source: Box::new(source),
+                        cleanup,
+                    })
+                }
+            }
+        }
+    }
+
+    fn build(&self, res: &Resources, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+        let swap_ignored = match &self.layout {
+            Layout::V1 { dirs, unified } => {
+                for d in dirs {
+                    let before = created.len();
+                    fsio::mkdirs(&d.root, &self.name, created)?;
+                    if d.has("cpuset") {
+                        v1::inherit_cpuset(&created[before..])?;
+                    }
+                }
+                if unified.is_some() {
+                    fsio::mkdirs(Path::new(HYBRID_UNIFIED), &self.name, created)?;
+                }
+                v1::apply(dirs, res, true)?
+            }
+            Layout::V2 { dir } => {
+                fsio::mkdirs(Path::new(CGROUP_ROOT), &self.name, created)?;
+                v2::delegate(Path::new(CGROUP_ROOT), dir);
+                v2::apply(dir, res, true)?
+            }
+        };
+        self.swap_ignored.store(swap_ignored, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A handle to an existing cgroup (after an engine restart). Fails with
+    /// [`CgroupError::NotFound`] if the directory does not exist.
+    pub fn open(name: &str) -> Result<Cgroup, CgroupError> {
+        let cg = Self::handle(name)?;
+        let probe = match &cg.layout {
+            Layout::V2 { dir } => dir.clone(),
+            Layout::V1 { dirs, .. } => v1::dir_of(dirs, "memory")
+                .or_else(|_| v1::dir_of(dirs, "freezer"))
+                .map_or_else(|_| dirs[0].dir.clone(), |d| d.dir.clone()),
+        };
+        if !probe.is_dir() {
+            return Err(CgroupError::NotFound {
+                name: name.to_owned(),
+                path: probe,
+            });
+        }
+        Ok(cg)
+    }
+
+    /// The host's layout this cgroup was made for.
+    pub fn hierarchy(&self) -> Hierarchy {
+        self.hierarchy
+    }
+
+    /// The relative name given to `create`/`open`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether a swap limit was requested but not applied because the
+    /// kernel has no swap accounting (v1 without `memory.memsw.*`, v2
+    /// without `memory.swap.max`). The memory limit itself still holds.
+    pub fn swap_limit_ignored(&self) -> bool {
+        self.swap_ignored.load(Ordering::Relaxed)
+    }
+
+    /// Moves process `pid` (its whole thread group) into every hierarchy.
+    pub fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
+        let value = pid.to_string();
+        self.procs_files().iter().try_for_each(|file| fsio::write(file, &value))
+    }
+
+    /// The `cgroup.procs` files a pid must be written to for a process to
+    /// join this cgroup (e.g. `exec` into a running container).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        match &self.layout {
+            Layout::V1 { dirs, unified } => {
+                let mut files = v1::procs_files(dirs);
+                files.extend(unified.iter().map(|u| u.join("cgroup.procs")));
+                files
+            }
+            Layout::V2 { dir } => vec![dir.join("cgroup.procs")],
+        }
+    }
+
+    /// Changes the limits of a running container. Device rules are fixed
+    /// at create: re-applying them needs a deny-all first on v1.
+    pub fn update(&self, resources: &Resources) -> Result<(), CgroupError> {
+        resources.validate()?;
+        let ignored = match &self.layout {
+            Layout::V1 { dirs, .. } => v1::apply(dirs, resources, false)?,
+            Layout::V2 { dir } => v2::apply(dir, resources, false)?,
+        };
+        self.swap_ignored.store(ignored, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Freezes every process and returns once the kernel reports frozen.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        match &self.layout {
+            Layout::V1 { dirs, .. } => v1::freeze(dirs),
+            Layout::V2 { dir } => v2::set_frozen(dir, true),
+        }
+    }
+
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match &self.layout {
+            Layout::V1 { dirs, .. } => v1::thaw(dirs),
+            Layout::V2 { dir } => v2::set_frozen(dir, false),
+        }
+    }
+
+    /// Every process in the cgroup or its sub-cgroups, sorted.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let mut pids = Vec::new();
+        for dir in self.paths() {
+            fsio::procs_recursive(&dir, &mut pids)?;
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Whether the kernel's OOM killer has killed a process of this cgroup.
+    pub fn oom_killed(&self) -> bool {
+        match &self.layout {
+            Layout::V1 { dirs, .. } => v1::oom_killed(dirs),
+            Layout::V2 { dir } => v2::oom_killed(dir),
+        }
+    }
+
+    pub fn stats(&self) -> Result<CgroupStats, CgroupError> {
+        match &self.layout {
+            Layout::V1 { dirs, .. } => v1::stats(dirs),
+            Layout::V2 { dir } => v2::stats(dir),
+        }
+    }
+
+    /// Every directory this cgroup owns, in every hierarchy.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match &self.layout {
+            Layout::V1 { dirs, unified } => dirs
+                .iter()
+                .map(|d| d.dir.clone())
+                .chain(unified.iter().cloned())
+                .collect(),
+            Layout::V2 { dir } => vec![dir.clone()],
+        }
+    }
+
+    fn roots(&self) -> Vec<PathBuf> {
+        match &self.layout {
+            Layout::V1 { dirs, unified } => dirs
+                .iter()
+                .map(|d| d.root.clone())
+                .chain(unified.iter().map(|_| PathBuf::from(HYBRID_UNIFIED)))
+                .collect(),
+            Layout::V2 { .. } => vec![PathBuf::from(CGROUP_ROOT)],
+        }
+    }
+
+    /// Kills every remaining process (thawing first: a frozen v1 task
+    /// cannot act on SIGKILL), waits until none is left, then removes the
+    /// directories in every hierarchy and any parent left empty. Best
+    /// effort across hierarchies, every failure reported. Idempotent.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.kill_all() {
+            errors.push(e);
+        }
+        for (root, dir) in self.roots().iter().zip(self.paths()) {
+            match fsio::remove_tree(&dir) {
+                Ok(()) => fsio::remove_empty_parents(root, &dir),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CgroupError::Destroy {
+                name: self.name.clone(),
+                errors,
+            })
+        }
+    }
+
+    fn kill_all(&self) -> Result<(), CgroupError> {
+        match &self.layout {
+            Layout::V1 { dirs, .. } if v1::is_frozen(dirs) => v1::thaw(dirs)?,
+            Layout::V2 { dir } => {
+                if v2::is_frozen(dir) {
+                    v2::set_frozen(dir, false)?;
+                }
+                v2::kill(dir)?;
+            }
+            Layout::V1 { .. } => {}
+        }
+        // Signal until empty: a task may fork between our read of
+        // cgroup.procs and its SIGKILL, so one pass is not enough on v1.
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(5);
+        loop {
+            let pids = self.pids()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > KILL_TIMEOUT {
+                return Err(CgroupError::Timeout {
+                    path: self.paths().into_iter().next().unwrap_or_default(),
+                    what: "have no processes left after SIGKILL",
+                    waited_ms: started.elapsed().as_millis(),
+                });
+            }
+            for pid in pids {
+                match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(source) => {
+                        return Err(CgroupError::Kill {
+                            pid,
+                            path: self.paths().into_iter().next().unwrap_or_default(),
+                            source,
+                        })
+                    }
+                }
+            }
+            sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+}
+
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_stay_inside_the_hierarchy() {
+        for bad in ["", "/abs", "a/../b", "a//b", "./a", "a/", ".."] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["berth-1a2b3c4d/ctr", "berth-x", "a.b/c-d_e"] {
+            assert!(check_name(good).is_ok(), "{good:?} rejected");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! What a container is: its configuration (fixed at create) and its state
+//! (changing), both stored as JSON in the container's directory.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::cgroups::Resources;
+
+/// A mount beyond the defaults (`-v`, `--tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    pub kind: MountKind,
+    /// Host path for binds; unused for tmpfs.
+    pub source: Option<PathBuf>,
+    pub target: String,
+    pub read_only: bool,
+    /// tmpfs `size=`/`mode=` etc.
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Bind,
+    Tmpfs,
+}
+
+/// A device node made in the container's /dev (`--device`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceNode {
+    pub path: String,
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub access: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    /// `nofile`, `nproc`, … as in `--ulimit`.
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// A new network namespace with only `lo`.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seccomp {
+    Default,
+    Unconfined,
+    Profile(PathBuf),
+}
+
+/// Everything needed to start the container, resolved at create time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    /// Snapshot directories of the image, lowest first.
+    pub layers: Vec<PathBuf>,
+    /// The process: argv after entrypoint/cmd resolution.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    /// The `--user` spec as given (resolved inside the rootfs at start).
+    pub user: String,
+    pub group_add: Vec<String>,
+    pub hostname: String,
+    pub domainname: Option<String>,
+    pub mounts: Vec<MountSpec>,
+    pub devices: Vec<DeviceNode>,
+    pub resources: Resources,
+    pub capabilities: Vec<String>,
+    pub privileged: bool,
+    pub read_only: bool,
+    pub no_new_privileges: bool,
+    pub seccomp: Seccomp,
+    pub rlimits: Vec<Rlimit>,
+    pub sysctls: BTreeMap<String, String>,
+    pub shm_size: u64,
+    pub init: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    pub stop_signal: String,
+    pub stop_timeout: u64,
+    pub network: NetworkMode,
+    pub auto_remove: bool,
+    pub labels: BTreeMap<String, String>,
+    /// Log rotation: bytes per file (0 = unlimited) and files kept.
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub created: String,
+}
+
+/// Lifecycle states, as docker names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Exited,
+    Dead,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        })
+    }
+}
+
+/// What changes over a container's life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Status,
+    /// Host pid of the container's pid 1 while running.
+    pub pid: Option<i32>,
+    /// Host pid of its monitor while running.
+    pub monitor_pid: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
+    /// Why the start failed, if it did.
+    pub error: Option<String>,
+    /// Set by `stop`/`kill` so a restart policy does not resurrect it.
+    #[serde(default)]
+    pub stopped_by_user: bool,
+}
+
+impl ContainerState {
+    pub fn created() -> Self {
+        ContainerState {
+            status: Status::Created,
+            pid: None,
+            monitor_pid: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            oom_killed: false,
+            error: None,
+            stopped_by_user: false,
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The container's init: runs in the monitor's forked child, which is pid 1
+//! of the new pid namespace, and turns it into the container process.
+//!
+//! The monitor is a freshly exec'd, single-threaded berth, so forking it and
+//! running Rust in the child is safe (never fork the multi-threaded engine).
+//! The order follows youki/runc (see docs/runtime.md): namespaces, rootfs,
+//! pivot_root, masked paths, sysctls, user, seccomp, capabilities, exec.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{execve, fork, setresgid, setresuid, ForkResult, Gid, Pid, Uid};
+
+use super::config::{ContainerConfig, NetworkMode};
+use super::rootfs::{self, cstring};
+use super::seccomp;
+use super::user;
+
+/// File descriptors the child gets from the monitor.
+pub struct ChildFds {
+    /// Closed by the monitor once the child is in its cgroup.
+    pub go: OwnedFd,
+    /// CLOEXEC: closes silently on a successful exec; carries the error
+    /// text otherwise.
+    pub error: OwnedFd,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Never returns: execs the container command or exits 127 after writing
+/// the reason to the error pipe.
+pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
+    let ChildFds {
+        go,
+        error,
+        stdin,
+        stdout,
+        stderr,
+    } = fds;
+    let message = match setup_and_exec(config, dir, go, error.as_raw_fd(), stdin, stdout, stderr) {
+        Ok(never) => match never {},
+        Err(message) => message,
+    };
+    let mut pipe = fs::File::from(error);
+    let _ = pipe.write_all(message.as_bytes());
+    std::process::exit(127)
+}
+
+enum Never {}
+
+fn setup_and_exec(
+    config: &ContainerConfig,
+    dir: &Path,
+    go: OwnedFd,
+    error_fd: RawFd,
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<Never, String> {
+    // Wait until the monitor has put us in the cgroup (EOF on `go`).
+    let mut buf = [0u8; 1];
+    let _ = fs::File::from(go).read(&mut buf);
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    redirect_stdio(stdin, &stdout, &stderr)?;
+    drop((stdout, stderr));
+    umask(Mode::empty());
+
+    let mut flags =
+        CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWCGROUP;
+    if config.network == NetworkMode::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).map_err(|e| format!("creating namespaces: {e}"))?;
+    // Nothing mounted from here on may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("making / rslave: {e}"))?;
+    if config.network == NetworkMode::None {
+        bring_up_loopback();
+    }
+
+    let rootfs = dir.join("rootfs");
+    rootfs::mount_overlay(&config.layers, &dir.join("upper"), &dir.join("work"), &rootfs).map_err(|e| e.to_string())?;
+    let passwd = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/passwd")).unwrap_or_default();
+    let group = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/group")).unwrap_or_default();
+    let identity = user::resolve(&config.user, &passwd, &group, &config.group_add).map_err(|e| e.to_string())?;
+    rootfs::mount_defaults(&rootfs, config).map_err(|e| e.to_string())?;
+    let etc_files = [
+        (dir.join("hostname"), "/etc/hostname"),
+        (dir.join("hosts"), "/etc/hosts"),
+        (dir.join("resolv.conf"), "/etc/resolv.conf"),
+    ];
+    rootfs::mount_user_mounts(&rootfs, config, &etc_files).map_err(|e| e.to_string())?;
+    let workdir = rootfs::scoped_join(&rootfs, &config.working_dir);
+    let _ = fs::create_dir_all(&workdir);
+    let env = environment(config, &identity.home);
+    let program = find_program(&rootfs, &config.args, &env)?;
+
+    rootfs::pivot(&rootfs).map_err(|e| e.to_string())?;
+    rootfs::apply_sysctls(&config.sysctls).map_err(|e| e.to_string())?;
+    if !config.privileged {
+        rootfs::mask_paths().map_err(|e| e.to_string())?;
+        rootfs::readonly_paths().map_err(|e| e.to_string())?;
+    }
+    if config.read_only {
+        rootfs::remount_root_readonly().map_err(|e| e.to_string())?;
+    }
+    nix::unistd::sethostname(&config.hostname).map_err(|e| format!("setting hostname: {e}"))?;
+    if let Some(domain) = &config.domainname {
+        set_domainname(domain)?;
+    }
+    apply_rlimits(config)?;
+    nix::unistd::chdir(config.working_dir.as_str()).map_err(|e| format!("chdir to {}: {e}", config.working_dir))?;
+    close_other_fds(error_fd);
+
+    if config.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("setting no_new_privs: {e}"))?;
+    }
+    let caps: Vec<String> = config.capabilities.clone();
+    // Without no_new_privs the filter can only be loaded with
+    // CAP_SYS_ADMIN, so it goes in before the user switch drops it.
+    let mode = match &config.seccomp {
+        super::config::Seccomp::Default => seccomp::SeccompMode::DockerDefault,
+        super::config::Seccomp::Unconfined => seccomp::SeccompMode::Unconfined,
+        super::config::Seccomp::Profile(p) => seccomp::SeccompMode::Profile(p.clone()),
+    };
+    let filter = if config.privileged {
+        None
+    } else {
+        seccomp::compile(&mode, &caps).map_err(|e| format!("seccomp: {e}"))?
+    };
+
+    if config.init {
+        fork_init_supervisor()?;
+    }
+    if let Some(filter) = &filter {
+        filter
+            .install()
+            .map_err(|e| format!("installing seccomp filter: {e}"))?;
+    }
+    let set = caps.into_iter().collect();
+    super::caps::drop_bounding(&set).map_err(|e| e.to_string())?;
+    switch_user(&identity)?;
+    super::caps::set_process_caps(&set).map_err(|e| e.to_string())?;
+
+    let argv: Vec<CString> = config
+        .args
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let envp: Vec<CString> = env
+        .iter()
+        .map(|e| cstring(e))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let program = cstring(&program).map_err(|e| e.to_string())?;
+    match execve(&program, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(errno) => Err(format!(
+            "exec: {:?}: {errno}",
+            config.args.first().cloned().unwrap_or_default()
+        )),
+    }
+}
+
+fn redirect_stdio(stdin: Option<OwnedFd>, stdout: &OwnedFd, stderr: &OwnedFd) -> Result<(), String> {
+    let dup = |from: RawFd, to: RawFd| {
+        // SAFETY: dup2 on descriptors this process owns.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            Err(format!("redirecting fd {to}: {}", std::io::Error::last_os_error()))
+        } else {
+            Ok(())
+        }
+    };
+    match stdin {
+        Some(fd) => dup(fd.as_raw_fd(), 0)?,
+        None => {
+            let null = fs::File::open("/dev/null").map_err(|e| format!("opening /dev/null: {e}"))?;
+            dup(null.as_raw_fd(), 0)?;
+        }
+    }
+    dup(stdout.as_raw_fd(), 1)?;
+    dup(stderr.as_raw_fd(), 2)
+}
+
+/// A new network namespace has `lo` down; containers expect it up.
+fn bring_up_loopback() {
+    // SAFETY: a plain socket + ioctl on a local ifreq buffer.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req);
+        }
+        libc::close(sock);
+    }
+}
+
+fn set_domainname(domain: &str) -> Result<(), String> {
+    // SAFETY: pointer and length of a live byte slice.
+    let rc = unsafe { libc::setdomainname(domain.as_ptr().cast(), domain.len()) };
+    if rc != 0 {
+        return Err(format!("setting domainname: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The image's environment plus what docker adds when missing.
+pub(super) fn environment(config: &ContainerConfig, home: &str) -> Vec<String> {
+    let mut env = config.env.clone();
+    let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
+    if !has(&env, "PATH") {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOSTNAME") {
+        env.push(format!("HOSTNAME={}", config.hostname));
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={home}"));
+    }
+    if config.tty && !has(&env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+/// Resolves the program like execvp would, but inside the rootfs and with
+/// the container's PATH, so a missing command is reported as docker does.
+pub(super) fn find_program(rootfs: &Path, args: &[String], env: &[String]) -> Result<String, String> {
+    let Some(name) = args.first() else {
+        return Err("no command specified".into());
+    };
+    if name.contains('/') {
+        let host = rootfs::scoped_join(rootfs, name);
+        return if host.exists() {
+            Ok(name.clone())
+        } else {
+            Err(format!("exec: {name:?}: stat {name}: no such file or directory"))
+        };
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = format!("{}/{name}", dir.trim_end_matches('/'));
+        let host = rootfs::scoped_join(rootfs, &candidate);
+        if let Ok(meta) = fs::metadata(&host) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(format!("exec: {name:?}: executable file not found in $PATH"))
+}
+
+fn apply_rlimits(config: &ContainerConfig) -> Result<(), String> {
+    for limit in &config.rlimits {
+        let resource = match limit.name.as_str() {
+            "nofile" => Resource::RLIMIT_NOFILE,
+            "nproc" => Resource::RLIMIT_NPROC,
+            "core" => Resource::RLIMIT_CORE,
+            "memlock" => Resource::RLIMIT_MEMLOCK,
+            "stack" => Resource::RLIMIT_STACK,
+            "cpu" => Resource::RLIMIT_CPU,
+            "fsize" => Resource::RLIMIT_FSIZE,
+            "data" => Resource::RLIMIT_DATA,
+            "as" => Resource::RLIMIT_AS,
+            "locks" => Resource::RLIMIT_LOCKS,
+            "sigpending" => Resource::RLIMIT_SIGPENDING,
+            "msgqueue" => Resource::RLIMIT_MSGQUEUE,
+            "nice" => Resource::RLIMIT_NICE,
+            "rtprio" => Resource::RLIMIT_RTPRIO,
+            "rss" => Resource::RLIMIT_RSS,
+            other => return Err(format!("unknown ulimit {other:?}")),
+        };
+        setrlimit(resource, limit.soft, limit.hard)
+            .map_err(|e| format!("setting ulimit {}={}:{}: {e}", limit.name, limit.soft, limit.hard))?;
+    }
+    Ok(())
+}
+
+/// Closes every descriptor above stderr except `keep`, so nothing of the
+/// monitor leaks into the container (runc GHSA-xr7r-f8xq-vfvv).
+pub(super) fn close_other_fds(keep: RawFd) {
+    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        if fd > 2 && fd != keep {
+            // SAFETY: closing a descriptor number; nothing else uses it.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+pub(super) fn switch_user(identity: &user::ResolvedUser) -> Result<(), String> {
+    let groups: Vec<Gid> = identity.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
+    let gid = Gid::from_raw(identity.gid);
+    setresgid(gid, gid, gid).map_err(|e| format!("setgid {}: {e}", identity.gid))?;
+    // Keep the permitted set across setuid; `caps::set_process_caps` then sets it.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let uid = Uid::from_raw(identity.uid);
+    setresuid(uid, uid, uid).map_err(|e| format!("setuid {}: {e}", identity.uid))
+}
+
+/// `--init`: this process stays pid 1, reaping zombies and forwarding
+/// signals to the command, which the returned child goes on to exec.
+fn fork_init_supervisor() -> Result<(), String> {
+    let all = SigSet::all();
+    let mut previous = SigSet::empty();
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut previous))
+        .map_err(|e| format!("blocking signals: {e}"))?;
+    // SAFETY: this process is single-threaded (a forked child of the
+    // single-threaded monitor), so the child may keep running Rust.
+    match unsafe { fork() }.map_err(|e| format!("fork for --init: {e}"))? {
+        ForkResult::Child => {
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None)
+                .map_err(|e| format!("restoring signal mask: {e}"))?;
+            Ok(())
+        }
+        ForkResult::Parent { child } => supervise(child, &all),
+    }
+}
+
+fn supervise(child: Pid, signals: &SigSet) -> ! {
+    close_other_fds(-1);
+    loop {
+        let Ok(signal) = signals.wait() else { continue };
+        if signal == Signal::SIGCHLD {
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == child => std::process::exit(code),
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => std::process::exit(128 + sig as i32),
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        } else {
+            let _ = kill(child, signal);
+        }
+    }
+}

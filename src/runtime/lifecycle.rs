@@ -1,0 +1,293 @@
+//! Container lifecycle operations the CLI (and later the engine) drive:
+//! create, start, stop, kill, pause, unpause, remove, wait.
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{pipe2, Pid};
+use thiserror::Error;
+
+use super::cgroups::Cgroup;
+use super::config::{ContainerConfig, Status};
+use super::container::{self, Container, ContainerError};
+use super::monitor::{SYNC_ERROR, SYNC_OK};
+use crate::store::Root;
+
+#[derive(Debug, Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("{0}")]
+    Start(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is paused; unpause it first")]
+    Paused(String),
+    #[error("you cannot remove a running container {0}: stop the container before attempting removal or force remove")]
+    RemoveRunning(String),
+    #[error("invalid signal {0:?}")]
+    Signal(String),
+    #[error("{action} container {id}: {message}")]
+    Operation {
+        action: &'static str,
+        id: String,
+        message: String,
+    },
+}
+
+/// Registers a new container; the name must be free.
+pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, LifecycleError> {
+    root.ensure()
+        .map_err(|e| LifecycleError::Start(format!("preparing {}: {e}", root.path().display())))?;
+    let _lock = root
+        .lock("containers")
+        .map_err(|e| LifecycleError::Start(format!("locking containers: {e}")))?;
+    if let Some(existing) = container::list(root)?
+        .into_iter()
+        .find(|c| c.config.name == config.name)
+    {
+        return Err(ContainerError::NameInUse {
+            name: config.name,
+            id: existing.config.id,
+        }
+        .into());
+    }
+    let container = Container::create(root, config)?;
+    if let Err(e) = write_etc_files(&container) {
+        let _ = fs::remove_dir_all(&container.dir);
+        return Err(e);
+    }
+    Ok(container)
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted into the
+/// container as docker does, so the image's own files stay untouched.
+fn write_etc_files(container: &Container) -> Result<(), LifecycleError> {
+    let c = &container.config;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
+        c.hostname
+    );
+    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for (name, content) in [
+        ("hostname", format!("{}\n", c.hostname)),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        let path = container.dir.join(name);
+        fs::write(&path, content).map_err(|e| LifecycleError::Start(format!("writing {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Starts the container's monitor and waits until the command has been
+/// exec'd (or failed). Returns the container's host pid.
+pub fn start(root: &Root, container: &Container) -> Result<i32, LifecycleError> {
+    let state = container.state()?;
+    match state.status {
+        Status::Running => return Ok(state.pid.unwrap_or_default()),
+        Status::Paused => return Err(LifecycleError::Paused(container.config.name.clone())),
+        _ => {}
+    }
+    let exe = std::env::current_exe().map_err(|e| LifecycleError::Start(format!("locating berth: {e}")))?;
+    let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")))?;
+    let sync_fd = sync_w.as_raw_fd();
+    let mut command = Command::new(exe);
+    command
+        .arg("--root")
+        .arg(root.path())
+        .arg("__monitor")
+        .arg(&container.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (setsid, dup2) between fork and
+    // exec; fd 3 becomes the monitor's sync pipe (dup2 clears CLOEXEC).
+    unsafe {
+        command.pre_exec(move || {
+            nix::libc::setsid();
+            if nix::libc::dup2(sync_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))?;
+    drop(sync_w);
+    // The monitor daemonizes (forks, and the first process exits), so this
+    // reaps only that first process; the real monitor is adopted by init.
+    let _ = child.wait();
+    let mut reply = String::new();
+    let _ = fs::File::from(sync_r).read_to_string(&mut reply);
+    let (kind, rest) = reply.split_once(' ').unwrap_or((reply.as_str(), ""));
+    match kind {
+        SYNC_OK => rest
+            .trim()
+            .parse()
+            .map_err(|_| LifecycleError::Start(format!("unexpected monitor reply {reply:?}"))),
+        SYNC_ERROR => Err(LifecycleError::Start(rest.trim().to_string())),
+        _ => Err(LifecycleError::Start(format!(
+            "the monitor of {} exited without reporting",
+            container.config.name
+        ))),
+    }
+}
+
+pub fn parse_signal(name: &str) -> Result<Signal, LifecycleError> {
+    if let Ok(n) = name.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| LifecycleError::Signal(name.into()));
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse().map_err(|_| LifecycleError::Signal(name.into()))
+}
+
+/// Sends a signal to the container's pid 1.
+pub fn kill_container(container: &Container, signal: Signal) -> Result<(), LifecycleError> {
+    let state = container.state()?;
+    let pid = match (state.status, state.pid) {
+        (Status::Running | Status::Paused, Some(pid)) => pid,
+        _ => return Err(LifecycleError::NotRunning(container.config.name.clone())),
+    };
+    kill(Pid::from_raw(pid), signal).map_err(|e| LifecycleError::Operation {
+        action: "signalling",
+        id: container.config.name.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// Waits until the monitor has recorded the exit; `None` on timeout.
+pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Option<i32>, LifecycleError> {
+    let started = Instant::now();
+    loop {
+        let state = container.state()?;
+        match state.status {
+            Status::Exited | Status::Created => return Ok(Some(state.exit_code.unwrap_or(0))),
+            Status::Dead => return Ok(Some(state.exit_code.unwrap_or(137))),
+            _ => {}
+        }
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The stop signal, then SIGKILL after `timeout` (pid 1 ignores signals
+/// it has no handler for, so this is how such containers end, as in docker).
+pub fn stop(container: &Container, timeout: Duration) -> Result<(), LifecycleError> {
+    let state = container.state()?;
+    if !matches!(state.status, Status::Running | Status::Paused) {
+        return Ok(());
+    }
+    mark_stopped_by_user(container)?;
+    if state.status == Status::Paused {
+        let _ = thaw(container);
+    }
+    let signal = parse_signal(&container.config.stop_signal)?;
+    let _ = kill_container(container, signal);
+    if wait_exit(container, Some(timeout))?.is_none() {
+        let _ = kill_container(container, Signal::SIGKILL);
+        wait_exit(container, Some(Duration::from_secs(30)))?;
+    }
+    Ok(())
+}
+
+fn mark_stopped_by_user(container: &Container) -> Result<(), LifecycleError> {
+    let mut state = container.state()?;
+    state.stopped_by_user = true;
+    container.save_state(&state)?;
+    Ok(())
+}
+
+fn cgroup(root: &Root, container: &Container) -> Result<Cgroup, LifecycleError> {
+    Cgroup::open(&Container::cgroup_name(&root.tag(), &container.config.id)).map_err(|e| LifecycleError::Operation {
+        action: "opening the cgroup of",
+        id: container.config.name.clone(),
+        message: e.to_string(),
+    })
+}
+
+pub fn pause(root: &Root, container: &Container) -> Result<(), LifecycleError> {
+    let mut state = container.state()?;
+    match state.status {
+        Status::Running => {}
+        Status::Paused => return Err(LifecycleError::Paused(container.config.name.clone())),
+        _ => return Err(LifecycleError::NotRunning(container.config.name.clone())),
+    }
+    cgroup(root, container)?
+        .freeze()
+        .map_err(|e| LifecycleError::Operation {
+            action: "pausing",
+            id: container.config.name.clone(),
+            message: e.to_string(),
+        })?;
+    state.status = Status::Paused;
+    container.save_state(&state)?;
+    Ok(())
+}
+
+pub fn unpause(root: &Root, container: &Container) -> Result<(), LifecycleError> {
+    let mut state = container.state()?;
+    if state.status != Status::Paused {
+        return Err(LifecycleError::Operation {
+            action: "unpausing",
+            id: container.config.name.clone(),
+            message: "it is not paused".into(),
+        });
+    }
+    thaw_with(root, container)?;
+    state.status = Status::Running;
+    container.save_state(&state)?;
+    Ok(())
+}
+
+fn thaw(container: &Container) -> Result<(), LifecycleError> {
+    let root = Root::new(container.dir.parent().and_then(Path::parent).unwrap_or(Path::new("/")));
+    thaw_with(&root, container)
+}
+
+fn thaw_with(root: &Root, container: &Container) -> Result<(), LifecycleError> {
+    cgroup(root, container)?.thaw().map_err(|e| LifecycleError::Operation {
+        action: "unpausing",
+        id: container.config.name.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// Removes a container; `force` kills a running one first. A container
+/// whose monitor died is cleaned up too (cgroup, directory).
+pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), LifecycleError> {
+    let state = container.state()?;
+    if matches!(state.status, Status::Running | Status::Paused) {
+        if !force {
+            return Err(LifecycleError::RemoveRunning(container.config.name.clone()));
+        }
+        if state.status == Status::Paused {
+            let _ = thaw_with(root, container);
+        }
+        let _ = kill_container(container, Signal::SIGKILL);
+        wait_exit(container, Some(Duration::from_secs(30)))?;
+    }
+    if let Ok(cg) = Cgroup::open(&Container::cgroup_name(&root.tag(), &container.config.id)) {
+        let _ = cg.destroy();
+    }
+    fs::remove_dir_all(&container.dir).map_err(|e| LifecycleError::Operation {
+        action: "removing",
+        id: container.config.name.clone(),
+        message: e.to_string(),
+    })
+}

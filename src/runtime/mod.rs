@@ -1,0 +1,16 @@
+//! The container runtime: lifecycle, init, rootfs, cgroups, security,
+//! exec, logs and the per-container monitor. It knows nothing of compose.
+
+pub mod caps;
+pub mod cgroups;
+pub mod config;
+pub mod container;
+pub mod create;
+pub mod exec;
+pub mod init;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
+pub mod rootfs;
+pub mod seccomp;
+pub mod user;

@@ -1,0 +1,502 @@
+//! Building the container's root filesystem inside its mount namespace:
+//! overlay of the image's snapshots, Docker's default mounts and devices,
+//! user mounts, `pivot_root`, masked and read-only paths.
+//!
+//! Every function here runs in the container's init, after
+//! `unshare(CLONE_NEWNS)` and `/` made `rslave`, so nothing mounted here is
+//! visible on the host and all of it disappears with the namespace.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use thiserror::Error;
+
+use super::config::{ContainerConfig, DeviceNode, MountKind};
+
+#[derive(Debug, Error)]
+pub enum RootfsError {
+    #[error("mount {what} on {target}: {errno}")]
+    Mount { what: String, target: String, errno: Errno },
+    #[error("{action} {path}: {errno}")]
+    Path {
+        action: &'static str,
+        path: String,
+        errno: Errno,
+    },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pivot_root into {0}: {1}")]
+    Pivot(String, Errno),
+}
+
+/// `mount(2)` with the context a user needs when it fails.
+fn do_mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), RootfsError> {
+    mount(source, target, fstype, flags, data).map_err(|errno| RootfsError::Mount {
+        what: fstype.or(source).unwrap_or("bind").to_string(),
+        target: target.display().to_string(),
+        errno,
+    })
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Io {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Joins `path` under `root`, resolving symlinks as if `root` were `/`, so
+/// a symlink in the image can never send a mount target outside the rootfs
+/// (the class of bug behind runc's CVE-2021-30465).
+pub fn scoped_join(root: &Path, path: &str) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = root.join(&resolved).join(&part);
+        match fs::read_link(&candidate) {
+            Ok(target) if hops < 40 => {
+                hops += 1;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    resolved = PathBuf::new();
+                }
+                pending.extend(target.split('/').rev().map(str::to_string));
+            }
+            _ => resolved.push(&part),
+        }
+    }
+    // Components are plain names now; strip anything else defensively.
+    let clean: PathBuf = resolved
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    root.join(clean)
+}
+
+/// The overlay of the image's layers with the container's upper dir.
+pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RootfsError> {
+    // overlayfs wants the topmost lower layer first.
+    let lower: Vec<String> = layers.iter().rev().map(|p| p.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    do_mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(&data))
+}
+
+fn ensure_dir(path: &Path) -> Result<(), RootfsError> {
+    fs::create_dir_all(path).map_err(io_err("creating directory", path))
+}
+
+fn ensure_file(path: &Path) -> Result<(), RootfsError> {
+    if let Some(parent) = path.parent() {
+        ensure_dir(parent)?;
+    }
+    if !path.exists() {
+        fs::File::create(path).map_err(io_err("creating file", path))?;
+    }
+    Ok(())
+}
+
+/// Docker's default mounts (`daemon/pkg/oci/defaults.go`).
+pub fn mount_defaults(rootfs: &Path, config: &ContainerConfig) -> Result<(), RootfsError> {
+    let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let proc_dir = rootfs.join("proc");
+    ensure_dir(&proc_dir)?;
+    do_mount(Some("proc"), &proc_dir, Some("proc"), nosuid_noexec_nodev, None)?;
+
+    let dev = rootfs.join("dev");
+    ensure_dir(&dev)?;
+    do_mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    let pts = dev.join("pts");
+    ensure_dir(&pts)?;
+    do_mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    let shm = dev.join("shm");
+    ensure_dir(&shm)?;
+    let shm_size = if config.shm_size == 0 {
+        64 * 1024 * 1024
+    } else {
+        config.shm_size
+    };
+    do_mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        nosuid_noexec_nodev,
+        Some(&format!("mode=1777,size={shm_size}")),
+    )?;
+    let mqueue = dev.join("mqueue");
+    ensure_dir(&mqueue)?;
+    do_mount(Some("mqueue"), &mqueue, Some("mqueue"), nosuid_noexec_nodev, None)?;
+
+    let sys = rootfs.join("sys");
+    ensure_dir(&sys)?;
+    let sys_flags = nosuid_noexec_nodev
+        | if config.privileged {
+            MsFlags::empty()
+        } else {
+            MsFlags::MS_RDONLY
+        };
+    do_mount(Some("sysfs"), &sys, Some("sysfs"), sys_flags, None)?;
+    mount_cgroups(&sys.join("fs/cgroup"), config.privileged)?;
+    create_devices(&dev, &config.devices)
+}
+
+/// The container's view of its own cgroups, read-only: cgroup2 on a
+/// unified host; on v1/hybrid hosts a tmpfs with one mount per hierarchy
+/// (in the container's cgroup namespace the root is its own cgroup).
+fn mount_cgroups(target: &Path, privileged: bool) -> Result<(), RootfsError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let ro = if privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    if super::cgroups::detect() == super::cgroups::Hierarchy::V2 {
+        return do_mount(Some("cgroup2"), target, Some("cgroup2"), flags | ro, None);
+    }
+    do_mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some("mode=755"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines() {
+        let Some((_, after)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields.first() != Some(&"cgroup") {
+            continue;
+        }
+        let mount_point = line.split_whitespace().nth(4).unwrap_or_default();
+        let Some(name) = Path::new(mount_point)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            continue;
+        };
+        let options: Vec<&str> = fields.get(2).copied().unwrap_or_default().split(',').collect();
+        let controllers: Vec<&str> = options
+            .iter()
+            .copied()
+            .filter(|o| !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "noatime"))
+            .collect();
+        if controllers.is_empty() {
+            continue;
+        }
+        let dir = target.join(&name);
+        ensure_dir(&dir)?;
+        do_mount(
+            Some("cgroup"),
+            &dir,
+            Some("cgroup"),
+            flags | ro,
+            Some(&controllers.join(",")),
+        )?;
+        // cpu,cpuacct is also reachable as cpu and cpuacct, as on the host.
+        if name.contains(',') {
+            for alias in name.split(',') {
+                let _ = symlink(&name, target.join(alias));
+            }
+        }
+    }
+    if !privileged {
+        do_mount(
+            None,
+            target,
+            None,
+            MsFlags::MS_REMOUNT | flags | MsFlags::MS_RDONLY,
+            Some("mode=755"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The runtime-spec default devices, then the configured ones, plus the
+/// standard /dev symlinks.
+fn create_devices(dev: &Path, extra: &[DeviceNode]) -> Result<(), RootfsError> {
+    const DEFAULTS: &[(&str, u64, u64)] = &[
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ];
+    for (name, major, minor) in DEFAULTS {
+        make_node(&dev.join(name), 'c', *major, *minor, 0o666, 0, 0)?;
+    }
+    for node in extra {
+        let path = scoped_join(dev.parent().unwrap_or(dev), &node.path);
+        if let Some(parent) = path.parent() {
+            ensure_dir(parent)?;
+        }
+        make_node(&path, node.kind, node.major, node.minor, node.mode, node.uid, node.gid)?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        symlink(target, dev.join(link)).map_err(io_err("creating symlink", &dev.join(link)))?;
+    }
+    Ok(())
+}
+
+fn make_node(
+    path: &Path,
+    kind: char,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<(), RootfsError> {
+    let sflag = match kind {
+        'b' => SFlag::S_IFBLK,
+        'p' => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    let _ = fs::remove_file(path);
+    mknod(path, sflag, Mode::from_bits_truncate(mode), makedev(major, minor)).map_err(|errno| RootfsError::Path {
+        action: "mknod",
+        path: path.display().to_string(),
+        errno,
+    })?;
+    nix::unistd::chown(path, Some(uid.into()), Some(gid.into())).map_err(|errno| RootfsError::Path {
+        action: "chown",
+        path: path.display().to_string(),
+        errno,
+    })
+}
+
+/// `-v` binds and `--tmpfs` mounts, and the /etc files berth manages.
+pub fn mount_user_mounts(
+    rootfs: &Path,
+    config: &ContainerConfig,
+    etc_files: &[(PathBuf, &str)],
+) -> Result<(), RootfsError> {
+    for (source, target) in etc_files {
+        let dest = scoped_join(rootfs, target);
+        ensure_file(&dest)?;
+        do_mount(source.to_str(), &dest, None, MsFlags::MS_BIND, None)?;
+    }
+    for m in &config.mounts {
+        let dest = scoped_join(rootfs, &m.target);
+        match m.kind {
+            MountKind::Bind => {
+                let source = m.source.clone().unwrap_or_default();
+                if source.is_dir() {
+                    ensure_dir(&dest)?;
+                } else {
+                    ensure_file(&dest)?;
+                }
+                let source_str = source.display().to_string();
+                do_mount(Some(&source_str), &dest, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+                if m.read_only {
+                    // Flags are ignored on the first bind: remount to apply.
+                    do_mount(
+                        None,
+                        &dest,
+                        None,
+                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+                        None,
+                    )?;
+                }
+            }
+            MountKind::Tmpfs => {
+                ensure_dir(&dest)?;
+                let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                if m.read_only {
+                    flags |= MsFlags::MS_RDONLY;
+                }
+                let data = m.options.join(",");
+                do_mount(
+                    Some("tmpfs"),
+                    &dest,
+                    Some("tmpfs"),
+                    flags,
+                    (!data.is_empty()).then_some(data.as_str()),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes `rootfs` the root: the `pivot_root(".", ".")` dance runc and youki
+/// use, which needs no temporary directory inside the image.
+pub fn pivot(rootfs: &Path) -> Result<(), RootfsError> {
+    let pivot_err = |errno| RootfsError::Pivot(rootfs.display().to_string(), errno);
+    let old = open(
+        "/",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(pivot_err)?;
+    let new = open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(pivot_err)?;
+    nix::unistd::fchdir(&new).map_err(pivot_err)?;
+    nix::unistd::pivot_root(".", ".").map_err(pivot_err)?;
+    nix::unistd::fchdir(&old).map_err(pivot_err)?;
+    // MS_SLAVE, not MS_PRIVATE: runc PR #1500 — unmounting must not
+    // propagate to the host.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(pivot_err)?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(pivot_err)?;
+    nix::unistd::chdir("/").map_err(pivot_err)
+}
+
+/// Docker's masked paths: directories get an empty read-only tmpfs, files
+/// get /dev/null; missing paths are skipped.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+
+/// Identical in Docker, containerd, runc and crun.
+pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+pub fn mask_paths() -> Result<(), RootfsError> {
+    for path in MASKED_PATHS {
+        let p = Path::new(path);
+        let Ok(meta) = fs::metadata(p) else { continue };
+        if meta.is_dir() {
+            do_mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, None)?;
+        } else {
+            do_mount(Some("/dev/null"), p, None, MsFlags::MS_BIND, None)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn readonly_paths() -> Result<(), RootfsError> {
+    for path in READONLY_PATHS {
+        let p = Path::new(path);
+        if !p.exists() {
+            continue;
+        }
+        do_mount(Some(path), p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+        do_mount(
+            Some(path),
+            p,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// `--read-only`: the root becomes read-only (mounts below keep theirs).
+pub fn remount_root_readonly() -> Result<(), RootfsError> {
+    do_mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None,
+    )
+}
+
+/// Writes `--sysctl` values through /proc/sys (before it is read-only).
+pub fn apply_sysctls(sysctls: &std::collections::BTreeMap<String, String>) -> Result<(), RootfsError> {
+    for (key, value) in sysctls {
+        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+        fs::write(&path, value).map_err(io_err("writing sysctl", &path))?;
+    }
+    Ok(())
+}
+
+/// A C string for exec, refusing interior NULs.
+pub fn cstring(s: &str) -> Result<CString, RootfsError> {
+    CString::new(s).map_err(|_| RootfsError::Path {
+        action: "converting",
+        path: s.to_string(),
+        errno: Errno::EINVAL,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoped_join_never_leaves_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        symlink("/etc", root.join("etc-link")).unwrap();
+        symlink("../../..", root.join("usr/lib/up")).unwrap();
+        symlink("lib", root.join("usr/lib64")).unwrap();
+        assert_eq!(scoped_join(root, "/etc-link/passwd"), root.join("etc/passwd"));
+        assert_eq!(scoped_join(root, "/usr/lib/up/x"), root.join("x"));
+        assert_eq!(scoped_join(root, "/usr/lib/up/up/x"), root.join("up/x"));
+        assert_eq!(scoped_join(root, "../../../x"), root.join("x"));
+        assert_eq!(scoped_join(root, "/usr/lib64/a"), root.join("usr/lib/a"));
+        // A symlink loop ends instead of spinning.
+        symlink("loop", root.join("loop")).unwrap();
+        assert!(scoped_join(root, "/loop/x").starts_with(root));
+    }
+}

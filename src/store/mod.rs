@@ -1,0 +1,152 @@
+//! The engine root on disk: its layout, atomic writes and locks.
+//!
+//! Everything berth keeps lives under one root (`--root`, `BERTH_ROOT`,
+//! default `/var/lib/berth`), so that removing it after `down` leaves the
+//! host as it was, and tests can run several isolated roots side by side.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// The layout of an engine root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    path: PathBuf,
+}
+
+impl Root {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Root { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Content-addressed blobs: `images/blobs/sha256/<hex>`.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.path.join("images/blobs")
+    }
+
+    /// Image references and metadata.
+    pub fn images_dir(&self) -> PathBuf {
+        self.path.join("images")
+    }
+
+    /// Unpacked layers keyed by chain id, shared between images.
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.path.join("images/snapshots")
+    }
+
+    /// One directory per container: config, state, upper/work dirs, log.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.path.join("containers")
+    }
+
+    /// Staging area for atomic writes; on the same filesystem as the rest.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.path.join("tmp")
+    }
+
+    /// A short, stable tag of this root (for cgroup and interface names),
+    /// so that engines with different roots never collide.
+    pub fn tag(&self) -> String {
+        let hash = self
+            .path
+            .to_string_lossy()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        format!("{:08x}", hash >> 32)
+    }
+
+    /// Creates the layout (root-only: 0700).
+    pub fn ensure(&self) -> io::Result<()> {
+        for dir in [
+            self.path.clone(),
+            self.images_dir(),
+            self.blobs_dir(),
+            self.snapshots_dir(),
+            self.containers_dir(),
+            self.tmp_dir(),
+        ] {
+            create_private_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Takes an exclusive lock on `<root>/<name>.lock`, held until dropped.
+    pub fn lock(&self, name: &str) -> io::Result<Flock<File>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.path.join(format!("{name}.lock")))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))
+    }
+}
+
+/// `mkdir -p` with mode 0700 for the directories created.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, fsync, rename. A crash leaves the old file or the new one,
+/// never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+    }
+
+    #[test]
+    fn layout_is_private_and_tags_differ() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().join("r"));
+        root.ensure().unwrap();
+        let mode = fs::metadata(root.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(root.containers_dir().is_dir());
+        assert_ne!(root.tag(), Root::new("/other").tag());
+        let _lock = root.lock("test").unwrap();
+    }
+}

@@ -1,0 +1,385 @@
+//! The container runtime on the real kernel, driven through the binary:
+//! isolation, limits, lifecycle, logs, exec, failure paths, residue.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{stderr, stdout, Engine};
+
+#[test]
+fn container_is_isolated_like_docker() {
+    let e = Engine::new();
+    let script = r#"
+        hostname
+        echo "pid=$$"
+        grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+        echo "keys=$(cat /proc/keys | wc -c)"
+        echo "timer_list=$(cat /proc/timer_list | wc -c)"
+        echo 1 > /proc/sys/kernel/shm_rmid_forced 2>/dev/null && echo procsys=rw || echo procsys=ro
+        touch /sys/x 2>/dev/null && echo sys=rw || echo sys=ro
+        echo "user=$(id -u):$(id -g)"
+        echo "cwd=$(pwd)"
+        echo "env=$GREETING"
+        ls /dev | tr '\n' ' '; echo
+        exit 7
+    "#;
+    let out = e.berth(&[
+        "container",
+        "run",
+        "--rm",
+        "--hostname",
+        "isolated",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "exit code propagates; stderr: {}",
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    for expected in [
+        "isolated\n",
+        "pid=1\n",
+        "CapEff:\t00000000a80425fb\n",
+        "NoNewPrivs:\t0\n",
+        "Seccomp:\t2\n",
+        "keys=0\n",
+        "timer_list=0\n",
+        "procsys=ro\n",
+        "sys=ro\n",
+        "user=0:0\n",
+        "cwd=/tmp\n",
+        "env=hi\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    for node in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+    ] {
+        assert!(text.contains(&format!("{node} ")), "/dev/{node} missing in:\n{text}");
+    }
+    e.assert_no_residue();
+}
+
+#[test]
+fn user_groups_and_security_options() {
+    let e = Engine::new();
+    let out = e.ok(&["container", "run", "--rm", "-u", "app", "busybox", "id"]);
+    assert_eq!(out.trim(), "uid=1000(app) gid=1000(app) groups=29(audio),44(video)");
+    let out = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-u",
+        "4242:44",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(out, "4242\n44\n");
+    let out = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_BIND_SERVICE",
+        "--security-opt",
+        "no-new-privileges",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "grep",
+        "-E",
+        "^(CapEff|NoNewPrivs|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out, "CapEff:\t0000000000000400\nNoNewPrivs:\t1\nSeccomp:\t0\n");
+    let out = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "grep",
+        "^CapEff",
+        "/proc/self/status",
+    ]);
+    // Privileged: every capability the host gives berth itself.
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    let host_eff = host.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    assert_eq!(out.trim(), host_eff);
+    e.assert_no_residue();
+}
+
+#[test]
+fn cgroup_limits_are_visible_inside() {
+    let e = Engine::new();
+    let out = e.ok(&[
+        "container", "run", "--rm", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20", "--ulimit", "nofile=1024:2048",
+        "busybox", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max; ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(out, "67108864\n50000\n20\n1024\n2048\n");
+    e.assert_no_residue();
+}
+
+#[test]
+fn mounts_read_only_rootfs_and_tmpfs() {
+    let e = Engine::new();
+    let host = e.dir.path().join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from host\n").unwrap();
+    let bind = format!("{}:/data", host.display());
+    let out = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo made > /data/out.txt",
+    ]);
+    assert_eq!(out, "from host\n");
+    assert_eq!(std::fs::read_to_string(host.join("out.txt")).unwrap(), "made\n");
+
+    let ro = format!("{}:/data:ro", host.display());
+    let out = e.berth(&["container", "run", "--rm", "-v", &ro, "busybox", "touch", "/data/nope"]);
+    assert_ne!(out.status.code(), Some(0), "read-only bind must refuse writes");
+
+    let out = e.berth(&["container", "run", "--rm", "--read-only", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c",
+        "touch /rootfile 2>/dev/null && echo root=rw || echo root=ro; dd if=/dev/zero of=/scratch/f bs=1k count=2048 2>/dev/null && echo tmpfs=unbounded || echo tmpfs=full"]);
+    assert_eq!(stdout(&out), "root=ro\ntmpfs=full\n");
+    e.assert_no_residue();
+}
+
+#[test]
+fn detached_logs_exec_stop_and_rm() {
+    let e = Engine::new();
+    let id = e.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out-line; echo err-line >&2; exec sleep 1000",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    let listed = e.ok(&["container", "ls"]);
+    assert!(listed.contains("web") && listed.contains("Up "), "{listed}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = e.berth(&["container", "logs", "web"]);
+        if stdout(&out).contains("out-line") && stderr(&out).contains("err-line") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs never arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stamped = e.ok(&["container", "logs", "-t", "--tail", "1", "web"]);
+    assert!(stamped.is_empty() || stamped.contains('T'), "{stamped}");
+
+    let out = e.berth(&["container", "exec", "web", "sh", "-c", "hostname; echo $$; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines[0], &id.trim()[..12]);
+    assert_ne!(lines[1], "1", "exec runs beside pid 1");
+    assert_eq!(e.ok(&["container", "exec", "-u", "app", "web", "id", "-u"]), "1000\n");
+    let out = e.berth(&["container", "exec", "web", "no-such-binary"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        stderr(&out).contains("executable file not found in $PATH"),
+        "{}",
+        stderr(&out)
+    );
+
+    let top = e.ok(&["container", "top", "web"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+
+    // `sleep` as pid 1 has no SIGTERM handler: stop kills it after -t.
+    let started = Instant::now();
+    e.ok(&["container", "stop", "-t", "1", "web"]);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", "web"])).unwrap();
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 137);
+    let all = e.ok(&["container", "ls", "-a"]);
+    assert!(all.contains("Exited (137)"), "{all}");
+
+    let out = e.berth(&["container", "run", "-d", "--name", "web", "busybox", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("already in use"), "{}", stderr(&out));
+
+    e.ok(&["container", "rm", "web"]);
+    e.assert_no_residue();
+}
+
+#[test]
+fn pause_freezes_and_unpause_resumes() {
+    let e = Engine::new();
+    e.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/next; mv /tmp/next /tmp/count; done",
+    ]);
+    let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", "counter"])).unwrap();
+    let pid = inspect[0]["State"]["Pid"].as_i64().unwrap();
+    // The loop replaces the file by rename, so every read sees a number
+    // (once the first one exists).
+    let count = || -> u64 {
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/root/tmp/count")).unwrap_or_default();
+            if let Ok(n) = text.trim().parse() {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the counter file never became readable")
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    e.ok(&["container", "pause", "counter"]);
+    let frozen = count();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(), frozen, "the counter moved while paused");
+    assert!(e.ok(&["container", "ls"]).contains("(Paused)"));
+    let out = e.berth(&["container", "exec", "counter", "true"]);
+    assert_ne!(out.status.code(), Some(0), "exec into a paused container is refused");
+    e.ok(&["container", "unpause", "counter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(count() > frozen, "the counter did not resume");
+    e.ok(&["container", "rm", "-f", "counter"]);
+    e.assert_no_residue();
+}
+
+#[test]
+fn init_reaps_and_forwards_signals() {
+    let e = Engine::new();
+    e.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "tini",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    e.ok(&["container", "stop", "-t", "10", "tini"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "SIGTERM was not forwarded");
+    let logs = e.ok(&["container", "logs", "tini"]);
+    assert!(logs.contains("got-term"), "{logs}");
+    let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", "tini"])).unwrap();
+    assert_eq!(inspect[0]["State"]["ExitCode"], 0);
+    e.ok(&["container", "rm", "tini"]);
+    e.assert_no_residue();
+}
+
+#[test]
+fn oom_kill_is_detected() {
+    let e = Engine::new();
+    let out = e.berth(&[
+        "container",
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", "hog"])).unwrap();
+    assert_eq!(inspect[0]["State"]["OOMKilled"], true);
+    assert!(e.ok(&["container", "ls", "-a"]).contains("OOMKilled"));
+    e.ok(&["container", "rm", "hog"]);
+    e.assert_no_residue();
+}
+
+#[test]
+fn failures_are_clear_and_leave_nothing() {
+    let e = Engine::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["container", "run", "--rm", "busybox", "no-such-cmd"],
+            "exec: \"no-such-cmd\": executable file not found in $PATH",
+        ),
+        (&["container", "run", "--rm", "nosuchimage"], "nosuchimage"),
+        (
+            &["container", "run", "--rm", "-m", "lots", "busybox", "true"],
+            "invalid memory \"lots\"",
+        ),
+        (
+            &["container", "run", "--rm", "-u", "nobody-here", "busybox", "true"],
+            "unable to find user nobody-here",
+        ),
+        (
+            &[
+                "container",
+                "run",
+                "--rm",
+                "--ulimit",
+                "nofile=30000:30000",
+                "busybox",
+                "true",
+            ],
+            "nofile",
+        ),
+        (
+            &["container", "run", "--rm", "--cap-add", "FLY", "busybox", "true"],
+            "FLY",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = e.berth(args);
+        assert_ne!(out.status.code(), Some(0), "{args:?} should fail");
+        assert!(
+            stderr(&out).contains(message),
+            "{args:?}: expected {message:?} in {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        e.assert_no_residue();
+    }
+}
+
+#[test]
+fn fifty_containers_leave_zero_residue() {
+    let e = Engine::new();
+    for i in 0..50 {
+        let out = e.ok(&["container", "run", "--rm", "busybox", "sh", "-c", &format!("echo {i}")]);
+        assert_eq!(out, format!("{i}\n"));
+    }
+    e.assert_no_residue();
+}
