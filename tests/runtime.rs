@@ -383,3 +383,43 @@ fn fifty_containers_leave_zero_residue() {
     }
     e.assert_no_residue();
 }
+
+#[test]
+fn every_setup_step_failure_cleans_up() {
+    let e = Engine::new();
+    for point in ["cgroup", "mount", "pivot_root", "exec"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(e.root.path())
+            .args(["container", "run", "--rm", "busybox", "true"])
+            .env("BERTH_FAIL_AT", point)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "failure at {point} must fail the run");
+        assert!(
+            stderr(&out).contains(&format!("injected failure at {point}")),
+            "{point}: {}",
+            stderr(&out)
+        );
+        e.assert_no_residue();
+        // A detached create+start failing leaves the container "created",
+        // with nothing running and nothing mounted.
+        let id = e.ok(&["container", "create", "--name", point, "busybox", "true"]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(e.root.path())
+            .args(["container", "start", point])
+            .env("BERTH_FAIL_AT", point)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0));
+        let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", point])).unwrap();
+        assert_eq!(inspect[0]["State"]["Status"], "created");
+        assert!(inspect[0]["State"]["Error"]
+            .as_str()
+            .unwrap()
+            .contains("injected failure"));
+        e.ok(&["container", "rm", id.trim()]);
+        e.assert_no_residue();
+    }
+}

@@ -1,7 +1,4 @@
 //! `berth image …`: load, save, import, ls, rm, inspect, tag, prune.
-//!
-//! `rm` and `prune` take `--force` without the usual `-f` short: `-f` is
-//! the global `--file` flag (as in compose) and clap cannot shadow it.
 
 use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -74,7 +71,7 @@ pub enum ImageCommand {
     #[command(visible_alias = "rmi")]
     Rm {
         /// Untag images containers still use, and remove images with several names.
-        #[arg(long)]
+        #[arg(short, long)]
         force: bool,
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
@@ -94,7 +91,7 @@ pub enum ImageCommand {
     /// Remove dangling images and unreferenced layers.
     Prune {
         /// Do not prompt for confirmation.
-        #[arg(long)]
+        #[arg(short, long)]
         force: bool,
         /// Remove every image no container uses, not only dangling ones.
         #[arg(short = 'a', long)]

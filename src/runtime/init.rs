@@ -98,6 +98,7 @@ fn setup_and_exec(
 
     let rootfs = dir.join("rootfs");
     rootfs::mount_overlay(&config.layers, &dir.join("upper"), &dir.join("work"), &rootfs).map_err(|e| e.to_string())?;
+    super::faults::fail_point("mount")?;
     let passwd = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/passwd")).unwrap_or_default();
     let group = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/group")).unwrap_or_default();
     let identity = user::resolve(&config.user, &passwd, &group, &config.group_add).map_err(|e| e.to_string())?;
@@ -114,6 +115,7 @@ fn setup_and_exec(
     let program = find_program(&rootfs, &config.args, &env)?;
 
     rootfs::pivot(&rootfs).map_err(|e| e.to_string())?;
+    super::faults::fail_point("pivot_root")?;
     rootfs::apply_sysctls(&config.sysctls).map_err(|e| e.to_string())?;
     if !config.privileged {
         rootfs::mask_paths().map_err(|e| e.to_string())?;
@@ -172,6 +174,7 @@ fn setup_and_exec(
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     let program = cstring(&program).map_err(|e| e.to_string())?;
+    super::faults::fail_point("exec")?;
     match execve(&program, &argv, &envp) {
         Ok(never) => match never {},
         Err(errno) => Err(format!(

@@ -7,6 +7,7 @@ pub mod config;
 pub mod container;
 pub mod create;
 pub mod exec;
+pub mod faults;
 pub mod init;
 pub mod lifecycle;
 pub mod logs;

@@ -86,7 +86,8 @@ fn start(root: &Root, container: &Container) -> Result<Running, String> {
         .map_err(|e| format!("opening log {}: {e}", container.log_path().display()))?;
     let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
         .map_err(|e| e.to_string())?;
-    match spawn(container, &cgroup) {
+    let spawned = super::faults::fail_point("cgroup").and_then(|()| spawn(container, &cgroup));
+    match spawned {
         Ok((child, stdout, stderr)) => Ok(Running {
             child,
             cgroup,
