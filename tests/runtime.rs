@@ -423,3 +423,96 @@ fn every_setup_step_failure_cleans_up() {
         e.assert_no_residue();
     }
 }
+
+fn berth_with_stdin(e: &Engine, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(e.root.path())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn interactive_stdin_tty_and_attach() {
+    let e = Engine::new();
+    let out = berth_with_stdin(
+        &e,
+        &["container", "run", "--rm", "-i", "busybox", "sh", "-c", "cat; exit 4"],
+        "line one\nline two\n",
+    );
+    assert_eq!(stdout(&out), "line one\nline two\n");
+    assert_eq!(out.status.code(), Some(4));
+
+    // A real terminal, through script(1): the container gets a tty.
+    let command = format!(
+        "{} --root {} container run --rm -t busybox sh -c 'test -t 0 && test -t 1 && echo both-tty; exit 6'",
+        env!("CARGO_BIN_EXE_berth"),
+        e.root.path().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("both-tty"), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(6));
+
+    // Attaching later to a detached, interactive container.
+    e.ok(&[
+        "container",
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "reader",
+        "busybox",
+        "sh",
+        "-c",
+        "read line; echo got:$line; exit 2",
+    ]);
+    let out = berth_with_stdin(&e, &["container", "attach", "reader"], "hello\n");
+    assert_eq!(stdout(&out), "got:hello\n");
+    assert_eq!(out.status.code(), Some(2));
+    e.ok(&["container", "rm", "reader"]);
+    e.assert_no_residue();
+}
+
+#[test]
+fn devices_sysctls_shm_and_network_modes() {
+    let e = Engine::new();
+    let out = e.ok(&[
+        "container", "run", "--rm", "--device", "/dev/zero:/dev/myzero", "--sysctl", "kernel.shm_rmid_forced=1",
+        "--shm-size", "8m", "busybox", "sh", "-c",
+        "head -c 3 /dev/myzero | wc -c; cat /proc/sys/kernel/shm_rmid_forced; df -k /dev/shm | tail -1 | awk '{print $2}'; \
+         mknod /tmp/fuse c 10 229 && (cat /tmp/fuse 2>&1 | grep -q 'not permitted' && echo fuse-denied)",
+    ]);
+    assert_eq!(out, "3\n1\n8192\nfuse-denied\n");
+    let isolated = e.ok(&["container", "run", "--rm", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(isolated, "lo\n", "--network none (the default for now) has only lo");
+    let host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let shared = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(
+        shared.lines().count(),
+        host.len(),
+        "--network host sees the host's links"
+    );
+    e.assert_no_residue();
+}

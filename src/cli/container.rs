@@ -4,12 +4,12 @@ use std::fs;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::attach;
 use crate::image::ImageStore;
 use crate::runtime::config::{DeviceNode, Status};
 use crate::runtime::container::{self, format_rfc3339, parse_rfc3339, Container};
@@ -32,7 +32,21 @@ pub enum ContainerCommand {
     /// Create a container without starting it.
     Create(CreateArgs),
     /// Start stopped or created containers.
-    Start { containers: Vec<String> },
+    Start {
+        /// Attach to the container's output (and stdin with -i).
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(short, long)]
+        interactive: bool,
+        containers: Vec<String>,
+    },
+    /// Attach to a running container's stdio.
+    Attach {
+        /// Do not forward stdin.
+        #[arg(long)]
+        no_stdin: bool,
+        container: String,
+    },
     /// List containers.
     #[command(alias = "ps")]
     Ls {
@@ -84,6 +98,12 @@ pub enum ContainerCommand {
     Wait { containers: Vec<String> },
     /// Show the processes of a container.
     Top { container: String },
+    /// Copy files between a container and the host.
+    Cp(super::container_files::CpArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export(super::container_files::ExportArgs),
+    /// Create an image from a container's changes.
+    Commit(super::container_files::CommitArgs),
     /// Remove all stopped containers.
     Prune {
         /// Do not ask (berth never asks; accepted for docker compatibility).
@@ -224,7 +244,31 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             println!("{}", c.config.id);
             Ok(ExitCode::SUCCESS)
         }
-        ContainerCommand::Start { containers } => each(root, containers, |c| {
+        ContainerCommand::Start {
+            attach: true,
+            interactive,
+            containers,
+        } => {
+            let [name] = containers.as_slice() else {
+                bail!("you cannot start and attach multiple containers at once");
+            };
+            let c = container::find(root, name)?;
+            let (_, client) = lifecycle::start_attached(root, &c)?;
+            attach::install_signal_handlers()?;
+            let code = attach::session(client, &c, *interactive && c.config.interactive, c.config.tty)?;
+            Ok(exit_code(code))
+        }
+        ContainerCommand::Attach { no_stdin, container } => {
+            let c = container::find(root, container)?;
+            if !matches!(c.state()?.status, Status::Running | Status::Paused) {
+                bail!("you cannot attach to a stopped container, start it first");
+            }
+            let client = crate::runtime::attach::AttachClient::connect(&c.dir, 1)?;
+            attach::install_signal_handlers()?;
+            let code = attach::session(client, &c, !no_stdin && c.config.interactive, c.config.tty)?;
+            Ok(exit_code(code))
+        }
+        ContainerCommand::Start { containers, .. } => each(root, containers, |c| {
             lifecycle::start(root, c)?;
             println!("{}", c.config.name);
             Ok(())
@@ -294,6 +338,9 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             Ok(())
         }),
         ContainerCommand::Top { container } => top(root, container),
+        ContainerCommand::Cp(args) => super::container_files::cp(root, args),
+        ContainerCommand::Export(args) => super::container_files::export(root, args),
+        ContainerCommand::Commit(args) => super::container_files::commit(root, args),
         ContainerCommand::Prune { .. } => {
             for c in container::list(root)? {
                 if matches!(c.state()?.status, Status::Exited | Status::Created | Status::Dead) {
@@ -443,36 +490,33 @@ fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow
     Ok(lifecycle::create(root, config)?)
 }
 
-/// Set by the signal handler: the signal to forward to the container.
-static FORWARD: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn remember_signal(signal: i32) {
-    FORWARD.store(signal, Ordering::SeqCst);
-}
-
 fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // In the foreground the CLI removes the container after reading its
     // exit code; detached, the monitor does it.
     let container = create_container(root, &args.create, args.rm && args.detach)?;
-    if let Err(e) = lifecycle::start(root, &container) {
-        // A container that cannot start is not left behind by `run`.
-        let _ = lifecycle::remove(root, &container, true);
-        return Err(e.into());
-    }
+    let interactive = !args.detach && (args.create.interactive || args.create.tty);
+    let started = if interactive {
+        lifecycle::start_attached(root, &container).map(|(_, client)| Some(client))
+    } else {
+        lifecycle::start(root, &container).map(|_| None)
+    };
+    let client = match started {
+        Ok(client) => client,
+        Err(e) => {
+            // A container that cannot start is not left behind by `run`.
+            let _ = lifecycle::remove(root, &container, true);
+            return Err(e.into());
+        }
+    };
     if args.detach {
         println!("{}", container.config.id);
         return Ok(ExitCode::SUCCESS);
     }
-    for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM] {
-        let action = nix::sys::signal::SigAction::new(
-            nix::sys::signal::SigHandler::Handler(remember_signal),
-            nix::sys::signal::SaFlags::SA_RESTART,
-            nix::sys::signal::SigSet::empty(),
-        );
-        // SAFETY: the handler only stores into an atomic.
-        unsafe { nix::sys::signal::sigaction(signal, &action) }?;
-    }
-    let code = follow(&container, 0, None, false, true)?;
+    attach::install_signal_handlers()?;
+    let code = match client {
+        Some(client) => attach::session(client, &container, args.create.interactive, args.create.tty)?,
+        None => follow(&container, 0, None, false, true)?,
+    };
     if args.rm {
         lifecycle::remove(root, &container, true)?;
     }
@@ -499,9 +543,8 @@ fn follow(
     let mut seen = 0usize;
     let mut partial = String::new();
     loop {
-        let forward = FORWARD.swap(0, Ordering::SeqCst);
-        if proxy && forward != 0 {
-            if let Ok(signal) = nix::sys::signal::Signal::try_from(forward) {
+        if let Some(signal) = attach::take_forwarded_signal() {
+            if proxy {
                 let _ = lifecycle::kill_container(container, signal);
             }
         }

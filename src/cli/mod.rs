@@ -3,8 +3,10 @@
 //! Verbs appear here only once they work; later pieces (runtime, engine)
 //! add `up`, `down`, `container …` and the rest.
 
+mod attach;
 mod config;
 mod container;
+mod container_files;
 mod image;
 
 use std::collections::BTreeMap;
@@ -82,7 +84,12 @@ pub enum Command {
     Version,
     /// The per-container monitor (started by berth itself).
     #[command(name = "__monitor", hide = true)]
-    Monitor { dir: PathBuf },
+    Monitor {
+        dir: PathBuf,
+        /// Hold the command until a client attaches.
+        #[arg(long)]
+        attach: bool,
+    },
 }
 
 /// Runs the CLI and maps failures to compose's exit status (1).
@@ -107,12 +114,12 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Container(args) => container::run(&crate::store::Root::new(&cli.root), args),
-        Command::Monitor { dir } => {
+        Command::Monitor { dir, attach } => {
             // SAFETY: fd 3 is the sync pipe the starting CLI set up for us
             // (see runtime::lifecycle::start); nothing else owns it.
             let sync = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
             let root = crate::store::Root::new(&cli.root);
-            let code = crate::runtime::monitor::run(&root, dir, Some(sync));
+            let code = crate::runtime::monitor::run(&root, dir, Some(sync), *attach);
             Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Version => {

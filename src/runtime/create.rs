@@ -130,8 +130,8 @@ pub fn build(
             .unwrap_or_else(|| id[..12.min(id.len())].to_string()),
         domainname: None,
         mounts: mounts(options)?,
+        resources: resources(options, &devices)?,
         devices,
-        resources: resources(options)?,
         capabilities: capabilities.into_iter().collect(),
         privileged: options.privileged,
         read_only: options.read_only,
@@ -279,7 +279,7 @@ fn mounts(options: &CreateOptions) -> Result<Vec<MountSpec>, CreateError> {
     Ok(mounts)
 }
 
-fn resources(options: &CreateOptions) -> Result<Resources, CreateError> {
+fn resources(options: &CreateOptions, devices: &[DeviceNode]) -> Result<Resources, CreateError> {
     let bytes = |option: &'static str, value: &Option<String>| -> Result<Option<i64>, CreateError> {
         match value.as_deref() {
             None => Ok(None),
@@ -319,7 +319,12 @@ fn resources(options: &CreateOptions) -> Result<Resources, CreateError> {
             // The cgroup starts from deny-all: privileged means allow-all.
             vec![super::cgroups::DeviceRule::allow('a', None, None, "rwm")]
         } else {
-            super::cgroups::docker_default_device_rules()
+            // Docker's list, then each `--device` with its access.
+            let mut rules = super::cgroups::docker_default_device_rules();
+            rules.extend(devices.iter().map(|d| {
+                super::cgroups::DeviceRule::allow(d.kind, Some(d.major as i64), Some(d.minor as i64), &d.access)
+            }));
+            rules
         },
         ..Resources::default()
     })

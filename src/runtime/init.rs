@@ -75,6 +75,16 @@ fn setup_and_exec(
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     redirect_stdio(stdin, &stdout, &stderr)?;
     drop((stdout, stderr));
+    if config.tty {
+        // The pty slave on fd 0 becomes the session's controlling terminal.
+        // SAFETY: TIOCSCTTY on our own stdin with an integer argument.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+            return Err(format!(
+                "setting the controlling terminal: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
     umask(Mode::empty());
 
     let mut flags =

@@ -14,6 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{pipe2, Pid};
 use thiserror::Error;
 
+use super::attach::AttachClient;
 use super::cgroups::Cgroup;
 use super::config::{ContainerConfig, Status};
 use super::container::{self, Container, ContainerError};
@@ -90,9 +91,22 @@ fn write_etc_files(container: &Container) -> Result<(), LifecycleError> {
 /// Starts the container's monitor and waits until the command has been
 /// exec'd (or failed). Returns the container's host pid.
 pub fn start(root: &Root, container: &Container) -> Result<i32, LifecycleError> {
+    start_with(root, container, false).map(|(pid, _)| pid)
+}
+
+/// Like [`start`], attached from the first byte: the monitor holds the
+/// command until this client is connected.
+pub fn start_attached(root: &Root, container: &Container) -> Result<(i32, AttachClient), LifecycleError> {
+    let (pid, client) = start_with(root, container, true)?;
+    client
+        .map(|c| (pid, c))
+        .ok_or_else(|| LifecycleError::Start("attaching failed".into()))
+}
+
+fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, Option<AttachClient>), LifecycleError> {
     let state = container.state()?;
     match state.status {
-        Status::Running => return Ok(state.pid.unwrap_or_default()),
+        Status::Running => return Ok((state.pid.unwrap_or_default(), None)),
         Status::Paused => return Err(LifecycleError::Paused(container.config.name.clone())),
         _ => {}
     }
@@ -105,6 +119,7 @@ pub fn start(root: &Root, container: &Container) -> Result<i32, LifecycleError> 
         .arg(root.path())
         .arg("__monitor")
         .arg(&container.dir)
+        .args(attach.then_some("--attach"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -126,14 +141,63 @@ pub fn start(root: &Root, container: &Container) -> Result<i32, LifecycleError> 
     // The monitor daemonizes (forks, and the first process exits), so this
     // reaps only that first process; the real monitor is adopted by init.
     let _ = child.wait();
+    let mut attach_error = None;
+    let client = if attach {
+        // The monitor creates the socket before anything else, and reports
+        // (closing the sync pipe) if it fails; stop trying once it has.
+        let mut sync_file = fs::File::from(sync_r);
+        let mut client = None;
+        for _ in 0..2000 {
+            match AttachClient::connect(&container.dir, 1) {
+                Ok(c) => {
+                    client = Some(c);
+                    break;
+                }
+                Err(e) => attach_error = Some(e),
+            }
+            if sync_closed(&sync_file) {
+                break;
+            }
+        }
+        let mut reply = String::new();
+        let _ = sync_file.read_to_string(&mut reply);
+        return finish_start(container, reply, client, attach_error);
+    } else {
+        None
+    };
     let mut reply = String::new();
     let _ = fs::File::from(sync_r).read_to_string(&mut reply);
+    finish_start(container, reply, client, attach_error)
+}
+
+/// Whether the monitor already wrote its reply (or died): the pipe is
+/// readable.
+fn sync_closed(file: &fs::File) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut polls = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut polls, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+fn finish_start(
+    container: &Container,
+    reply: String,
+    client: Option<AttachClient>,
+    attach_error: Option<std::io::Error>,
+) -> Result<(i32, Option<AttachClient>), LifecycleError> {
     let (kind, rest) = reply.split_once(' ').unwrap_or((reply.as_str(), ""));
     match kind {
-        SYNC_OK => rest
-            .trim()
-            .parse()
-            .map_err(|_| LifecycleError::Start(format!("unexpected monitor reply {reply:?}"))),
+        SYNC_OK => match (client, attach_error) {
+            (None, Some(e)) => Err(LifecycleError::Start(format!(
+                "attaching to {}: {e}",
+                container.config.name
+            ))),
+            (client, _) => rest
+                .trim()
+                .parse()
+                .map(|pid| (pid, client))
+                .map_err(|_| LifecycleError::Start(format!("unexpected monitor reply {reply:?}"))),
+        },
         SYNC_ERROR => Err(LifecycleError::Start(rest.trim().to_string())),
         _ => Err(LifecycleError::Start(format!(
             "the monitor of {} exited without reporting",

@@ -1,6 +1,7 @@
 //! The container runtime: lifecycle, init, rootfs, cgroups, security,
 //! exec, logs and the per-container monitor. It knows nothing of compose.
 
+pub mod attach;
 pub mod caps;
 pub mod cgroups;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod container;
 pub mod create;
 pub mod exec;
 pub mod faults;
+pub mod files;
 pub mod init;
 pub mod lifecycle;
 pub mod logs;

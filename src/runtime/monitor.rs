@@ -1,21 +1,25 @@
 //! The per-container monitor: `berth __monitor`, a mode of the same binary
 //! with no async runtime. It is the container's parent, so the container
 //! outlives the CLI (and later the engine); it creates the cgroup, forks the
-//! init, writes stdout/stderr to the log, and records the exit status and
-//! OOM kills when the container ends.
+//! init, writes stdout/stderr to the log, serves attach clients, and
+//! records the exit status and OOM kills when the container ends.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::pty::openpty;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
+use super::attach::{self, FrameKind};
 use super::cgroups::Cgroup;
 use super::config::{ContainerState, Status};
 use super::container::{now_rfc3339, Container};
@@ -27,9 +31,14 @@ use crate::store::Root;
 pub const SYNC_OK: &str = "ok";
 pub const SYNC_ERROR: &str = "error";
 
+/// How long a start that waits for an attach client waits for it.
+const ATTACH_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs the monitor for the container in `dir`; `sync` receives one line,
 /// `ok <pid>` or `error <message>`, once the start has succeeded or failed.
-pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>) -> i32 {
+/// With `wait_attach` the command is held until a client has attached, so
+/// a foreground `run -i`/`-t` sees every byte of output.
+pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) -> i32 {
     // Daemonize: the CLI reaps this first process at once, and the monitor
     // proper is adopted by init, so no caller ever collects a zombie.
     // SAFETY: freshly exec'd and single-threaded, so forking is sound.
@@ -51,13 +60,14 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>) -> i32 {
             return 1;
         }
     };
-    match start(root, &container) {
+    match start(root, &container, wait_attach) {
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
             supervise(&container, running)
         }
         Err(message) => {
+            let _ = fs::remove_file(attach::socket_path(&container.dir));
             let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
             state.status = Status::Created;
             state.error = Some(message.clone());
@@ -68,32 +78,50 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>) -> i32 {
     }
 }
 
+/// The container's stdio as the monitor sees it.
+struct Stdio {
+    /// Output sources: (0 = stdout, 1 = stderr, fd). A tty has one.
+    outputs: Vec<(usize, OwnedFd)>,
+    /// Where client stdin goes: the stdin pipe, or the pty master.
+    input: Option<OwnedFd>,
+    /// The pty master, for resizes.
+    master: Option<RawFd>,
+}
+
 struct Running {
     child: Pid,
     cgroup: Cgroup,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdio: Stdio,
     log: LogWriter,
+    listener: UnixListener,
+    clients: Vec<Client>,
+}
+
+struct Client {
+    stream: UnixStream,
+    buffer: Vec<u8>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating pipe: {e}"))
 }
 
-fn start(root: &Root, container: &Container) -> Result<Running, String> {
+fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Running, String> {
     let config = &container.config;
     let log = LogWriter::open(&container.log_path(), config.log_max_size, config.log_max_files)
         .map_err(|e| format!("opening log {}: {e}", container.log_path().display()))?;
+    let listener = listen(&container.dir)?;
     let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
         .map_err(|e| e.to_string())?;
-    let spawned = super::faults::fail_point("cgroup").and_then(|()| spawn(container, &cgroup));
+    let spawned = super::faults::fail_point("cgroup").and_then(|()| spawn(container, &cgroup, &listener, wait_attach));
     match spawned {
-        Ok((child, stdout, stderr)) => Ok(Running {
+        Ok((child, stdio, clients)) => Ok(Running {
             child,
             cgroup,
-            stdout,
-            stderr,
+            stdio,
             log,
+            listener,
+            clients,
         }),
         Err(message) => {
             let _ = cgroup.destroy();
@@ -102,13 +130,69 @@ fn start(root: &Root, container: &Container) -> Result<Running, String> {
     }
 }
 
+fn listen(dir: &Path) -> Result<UnixListener, String> {
+    let path = attach::socket_path(dir);
+    let _ = fs::remove_file(&path);
+    let listener = attach::with_socket_path(dir, |short| UnixListener::bind(short))
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("securing {}: {e}", path.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("configuring {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// The child's stdio and the monitor's ends of it.
+fn stdio_pair(tty: bool, interactive: bool) -> Result<(Option<OwnedFd>, OwnedFd, OwnedFd, Stdio), String> {
+    if tty {
+        let pty = openpty(None, None).map_err(|e| format!("allocating a pty: {e}"))?;
+        let slave_in = pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?;
+        let slave_err = pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?;
+        let input = pty.master.try_clone().map_err(|e| format!("pty: {e}"))?;
+        let master = pty.master.as_raw_fd();
+        return Ok((
+            Some(slave_in),
+            pty.slave,
+            slave_err,
+            Stdio {
+                outputs: vec![(0, pty.master)],
+                input: Some(input),
+                master: Some(master),
+            },
+        ));
+    }
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (child_in, input) = if interactive {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    Ok((
+        child_in,
+        out_w,
+        err_w,
+        Stdio {
+            outputs: vec![(0, out_r), (1, err_r)],
+            input,
+            master: None,
+        },
+    ))
+}
+
 /// Forks the init as pid 1 of a new pid namespace, puts it in the cgroup,
-/// and waits for its exec (or its error).
-fn spawn(container: &Container, cgroup: &Cgroup) -> Result<(Pid, OwnedFd, OwnedFd), String> {
+/// optionally waits for a client, and waits for its exec (or its error).
+fn spawn(
+    container: &Container,
+    cgroup: &Cgroup,
+    listener: &UnixListener,
+    wait_attach: bool,
+) -> Result<(Pid, Stdio, Vec<Client>), String> {
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (out_r, out_w) = pipe()?;
-    let (errout_r, errout_w) = pipe()?;
+    let (child_in, child_out, child_err, stdio) = stdio_pair(container.config.tty, container.config.interactive)?;
     // The next child is pid 1 of a new pid namespace; the monitor itself
     // stays in the host's.
     unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("creating pid namespace: {e}"))?;
@@ -116,25 +200,30 @@ fn spawn(container: &Container, cgroup: &Cgroup) -> Result<(Pid, OwnedFd, OwnedF
     // the child may run Rust code (no lock can be held by another thread).
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
-            drop((go_w, err_r, out_r, errout_r));
+            drop((go_w, err_r, stdio));
             init::run(
                 &container.config,
                 &container.dir,
                 ChildFds {
                     go: go_r,
                     error: err_w,
-                    stdin: None,
-                    stdout: out_w,
-                    stderr: errout_w,
+                    stdin: child_in,
+                    stdout: child_out,
+                    stderr: child_err,
                 },
             )
         }
         ForkResult::Parent { child } => {
-            drop((go_r, err_w, out_w, errout_w));
-            if let Err(e) = cgroup.add_task(child.as_raw()) {
+            drop((go_r, err_w, child_in, child_out, child_err));
+            let abort = |message: String| {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = waitpid(child, None);
-                return Err(e.to_string());
+                message
+            };
+            cgroup.add_task(child.as_raw()).map_err(|e| abort(e.to_string()))?;
+            let mut clients = Vec::new();
+            if wait_attach {
+                clients.push(accept_within(listener, ATTACH_WAIT).map_err(abort)?);
             }
             drop(go_w);
             let mut message = String::new();
@@ -149,49 +238,86 @@ fn spawn(container: &Container, cgroup: &Cgroup) -> Result<(Pid, OwnedFd, OwnedF
             state.monitor_pid = Some(std::process::id() as i32);
             state.started_at = Some(now_rfc3339());
             container.save_state(&state).map_err(|e| e.to_string())?;
-            Ok((child, out_r, errout_r))
+            Ok((child, stdio, clients))
         }
     }
 }
 
-/// Copies output to the log until the container exits, then records how.
+fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, String> {
+    let mut polls = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    match poll(&mut polls, PollTimeout::from(millis)) {
+        Ok(n) if n > 0 => {}
+        _ => return Err("no client attached in time".into()),
+    }
+    let (stream, _) = listener
+        .accept()
+        .map_err(|e| format!("accepting the attach client: {e}"))?;
+    Ok(Client {
+        stream,
+        buffer: Vec::new(),
+    })
+}
+
+/// Copies output to the log and clients until the container exits, then
+/// records how.
 fn supervise(container: &Container, mut running: Running) -> i32 {
-    let mut open = [true, true];
+    let mut open: Vec<bool> = vec![true; running.stdio.outputs.len()];
     let mut status = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let fds: Vec<(usize, RawFd)> = [(0, running.stdout.as_raw_fd()), (1, running.stderr.as_raw_fd())]
-            .into_iter()
+        // Poll set: outputs still open, the listener, the clients.
+        let output_fds: Vec<(usize, usize, RawFd)> = running
+            .stdio
+            .outputs
+            .iter()
+            .enumerate()
             .filter(|(i, _)| open[*i])
+            .map(|(i, (stream, fd))| (i, *stream, fd.as_raw_fd()))
             .collect();
-        if !fds.is_empty() {
-            let borrowed: Vec<OwnedFdRef> = fds.iter().map(|(_, fd)| OwnedFdRef(*fd)).collect();
-            let mut polls: Vec<PollFd> = borrowed
-                .iter()
-                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-                .collect();
-            let _ = poll(&mut polls, PollTimeout::from(200u16));
-            let ready: Vec<bool> = polls
-                .iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            for ((stream, fd), is_ready) in fds.iter().zip(ready) {
-                if !is_ready {
-                    continue;
-                }
-                // SAFETY: `fd` belongs to `running` and stays open; the
-                // ManuallyDrop wrapper keeps this File from closing it.
-                let mut file = std::mem::ManuallyDrop::new(unsafe { fs::File::from_raw_fd(*fd) });
-                match file.read(&mut buf) {
-                    Ok(0) | Err(_) => open[*stream] = false,
-                    Ok(n) => {
-                        let _ = running.log.write(*stream, &buf[..n]);
-                    }
-                }
+        let client_fds: Vec<RawFd> = running.clients.iter().map(|c| c.stream.as_raw_fd()).collect();
+        let mut fds: Vec<RawFd> = output_fds.iter().map(|(_, _, fd)| *fd).collect();
+        fds.push(running.listener.as_raw_fd());
+        fds.extend(&client_fds);
+        let ready = poll_ready(&fds, if status.is_none() { 200 } else { 0 });
+
+        for (slot, (index, stream, fd)) in output_fds.iter().enumerate() {
+            if !ready[slot] {
+                continue;
             }
-        } else if status.is_none() {
-            std::thread::sleep(Duration::from_millis(50));
+            match read_fd(*fd, &mut buf) {
+                Some(n) if n > 0 => {
+                    let _ = running.log.write(*stream, &buf[..n]);
+                    let kind = if *stream == 0 {
+                        FrameKind::Stdout
+                    } else {
+                        FrameKind::Stderr
+                    };
+                    broadcast(&mut running.clients, &attach::encode(kind, &buf[..n]));
+                }
+                // EOF, or EIO on a pty whose last slave closed.
+                _ => open[*index] = false,
+            }
         }
+        if ready[output_fds.len()] {
+            if let Ok((stream, _)) = running.listener.accept() {
+                running.clients.push(Client {
+                    stream,
+                    buffer: Vec::new(),
+                });
+            }
+        }
+        let first_client = output_fds.len() + 1;
+        let mut gone = Vec::new();
+        for (i, is_ready) in ready[first_client..].iter().enumerate() {
+            if *is_ready && !serve_client(&mut running, i, &mut buf) {
+                gone.push(i);
+            }
+        }
+        for i in gone.into_iter().rev() {
+            running.clients.remove(i);
+        }
+
         if status.is_none() {
             status = match waitpid(running.child, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => Some(code),
@@ -200,23 +326,89 @@ fn supervise(container: &Container, mut running: Running) -> i32 {
                 Err(_) => Some(255),
             };
         }
-        // Output is drained once both pipes closed (the pid namespace dies
-        // with its pid 1, so nothing can keep them open after exit).
-        if let (Some(code), [false, false]) = (status, open) {
-            return finish(container, running, code);
+        // Output is drained once every source closed (the pid namespace
+        // dies with its pid 1, so nothing can keep pipes open after exit;
+        // a pty reads EIO once its last slave is gone).
+        if let Some(code) = status {
+            if open.iter().all(|o| !o) {
+                return finish(container, running, code);
+            }
         }
     }
 }
 
-/// A borrowed raw fd that can hand out `BorrowedFd`s for poll.
-struct OwnedFdRef(RawFd);
+/// Which of `fds` are readable (or hung up) within `millis`.
+fn poll_ready(fds: &[RawFd], millis: u16) -> Vec<bool> {
+    // SAFETY: every descriptor is owned by `Running` for the whole call.
+    let borrowed: Vec<BorrowedFd> = fds.iter().map(|fd| unsafe { BorrowedFd::borrow_raw(*fd) }).collect();
+    let mut polls: Vec<PollFd> = borrowed.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+    let _ = poll(&mut polls, PollTimeout::from(millis));
+    polls
+        .iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect()
+}
 
-impl AsFd for OwnedFdRef {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        // SAFETY: the descriptor is owned by `Running` and outlives this
-        // short-lived wrapper.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) }
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: reading into a live buffer from a descriptor we own.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).ok()
+}
+
+fn broadcast(clients: &mut Vec<Client>, frame: &[u8]) {
+    // A client that cannot keep up or went away is dropped, never waited on.
+    clients.retain_mut(|c| c.stream.write_all(frame).is_ok());
+}
+
+/// Handles one readable client; `false` when it disconnected.
+fn serve_client(running: &mut Running, index: usize, buf: &mut [u8]) -> bool {
+    let client = &mut running.clients[index];
+    let n = match client.stream.read(buf) {
+        Ok(0) | Err(_) => return false,
+        Ok(n) => n,
+    };
+    client.buffer.extend_from_slice(&buf[..n]);
+    let Ok(frames) = attach::decode(&mut client.buffer) else {
+        return false;
+    };
+    for (kind, payload) in frames {
+        match kind {
+            FrameKind::Stdin => {
+                if let Some(input) = &running.stdio.input {
+                    write_all(input, &payload);
+                }
+            }
+            // Without a tty, the container sees EOF (docker's StdinOnce);
+            // a tty has no such notion.
+            FrameKind::StdinEof if running.stdio.master.is_none() => running.stdio.input = None,
+            FrameKind::Resize => resize(running.stdio.master, &payload),
+            _ => {}
+        }
     }
+    true
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => bytes = &bytes[n..],
+        }
+    }
+}
+
+fn resize(master: Option<RawFd>, payload: &[u8]) {
+    let (Some(master), [r0, r1, c0, c1]) = (master, payload) else {
+        return;
+    };
+    let size = libc::winsize {
+        ws_row: u16::from_be_bytes([*r0, *r1]),
+        ws_col: u16::from_be_bytes([*c0, *c1]),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a pointer to a live winsize.
+    unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &size) };
 }
 
 fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
@@ -231,6 +423,11 @@ fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = oom_killed;
     let _ = container.save_state(&state);
+    broadcast(
+        &mut running.clients,
+        &attach::encode(FrameKind::Exit, &code.to_be_bytes()),
+    );
+    let _ = fs::remove_file(attach::socket_path(&container.dir));
     if container.config.auto_remove {
         let _ = fs::remove_dir_all(&container.dir);
     }
