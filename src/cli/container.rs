@@ -494,11 +494,12 @@ fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // In the foreground the CLI removes the container after reading its
     // exit code; detached, the monitor does it.
     let container = create_container(root, &args.create, args.rm && args.detach)?;
-    let interactive = !args.detach && (args.create.interactive || args.create.tty);
-    let started = if interactive {
-        lifecycle::start_attached(root, &container).map(|(_, client)| Some(client))
-    } else {
+    // In the foreground the CLI attaches from the first byte: output and
+    // the exit code arrive over the monitor's socket, with no polling.
+    let started = if args.detach {
         lifecycle::start(root, &container).map(|_| None)
+    } else {
+        lifecycle::start_attached(root, &container).map(|(_, client)| Some(client))
     };
     let client = match started {
         Ok(client) => client,
@@ -508,15 +509,12 @@ fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
     };
-    if args.detach {
+    let Some(client) = client else {
         println!("{}", container.config.id);
         return Ok(ExitCode::SUCCESS);
-    }
-    attach::install_signal_handlers()?;
-    let code = match client {
-        Some(client) => attach::session(client, &container, args.create.interactive, args.create.tty)?,
-        None => follow(&container, 0, None, false, true)?,
     };
+    attach::install_signal_handlers()?;
+    let code = attach::session(client, &container, args.create.interactive, args.create.tty)?;
     if args.rm {
         lifecycle::remove(root, &container, true)?;
     }
@@ -524,14 +522,8 @@ fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Streams the log (from `skip` entries) until the container exits;
-/// returns its exit code. `proxy` forwards SIGINT/SIGTERM to it.
-fn follow(
-    container: &Container,
-    skip: usize,
-    since: Option<SystemTime>,
-    timestamps: bool,
-    proxy: bool,
-) -> anyhow::Result<i32> {
+/// returns its exit code.
+fn follow(container: &Container, skip: usize, since: Option<SystemTime>, timestamps: bool) -> anyhow::Result<i32> {
     let path = container.log_path();
     let mut file = loop {
         match fs::File::open(&path) {
@@ -543,11 +535,6 @@ fn follow(
     let mut seen = 0usize;
     let mut partial = String::new();
     loop {
-        if let Some(signal) = attach::take_forwarded_signal() {
-            if proxy {
-                let _ = lifecycle::kill_container(container, signal);
-            }
-        }
         let state = container.state()?;
         let done = matches!(state.status, Status::Exited | Status::Dead | Status::Created);
         let position = file.stream_position()?;
@@ -614,7 +601,7 @@ fn print_logs(root: &Root, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     if args.follow {
         let total = logs::read_entries(&c.log_path(), None, None)?.len();
         let skip = tail.map(|n| total.saturating_sub(n)).unwrap_or(0);
-        follow(&c, skip, since, args.timestamps, false)?;
+        follow(&c, skip, since, args.timestamps)?;
     } else {
         for entry in logs::read_entries(&c.log_path(), since, tail)? {
             print_entry(&entry, args.timestamps)?;

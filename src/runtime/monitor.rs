@@ -262,6 +262,10 @@ fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, S
 /// Copies output to the log and clients until the container exits, then
 /// records how.
 fn supervise(container: &Container, mut running: Running) -> i32 {
+    // A pidfd becomes readable when the child exits, so the exit is seen at
+    // once rather than at the next poll timeout (output EOF comes slightly
+    // before the child is reapable).
+    let exit_fd = pidfd(running.child);
     let mut open: Vec<bool> = vec![true; running.stdio.outputs.len()];
     let mut status = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -279,6 +283,9 @@ fn supervise(container: &Container, mut running: Running) -> i32 {
         let mut fds: Vec<RawFd> = output_fds.iter().map(|(_, _, fd)| *fd).collect();
         fds.push(running.listener.as_raw_fd());
         fds.extend(&client_fds);
+        if let (Some(fd), None) = (&exit_fd, status) {
+            fds.push(fd.as_raw_fd());
+        }
         let ready = poll_ready(&fds, if status.is_none() { 200 } else { 0 });
 
         for (slot, (index, stream, fd)) in output_fds.iter().enumerate() {
@@ -309,7 +316,7 @@ fn supervise(container: &Container, mut running: Running) -> i32 {
         }
         let first_client = output_fds.len() + 1;
         let mut gone = Vec::new();
-        for (i, is_ready) in ready[first_client..].iter().enumerate() {
+        for (i, is_ready) in ready[first_client..first_client + client_fds.len()].iter().enumerate() {
             if *is_ready && !serve_client(&mut running, i, &mut buf) {
                 gone.push(i);
             }
@@ -335,6 +342,17 @@ fn supervise(container: &Container, mut running: Running) -> i32 {
             }
         }
     }
+}
+
+/// `pidfd_open(2)` (Linux 5.3); `None` on older kernels, where the poll
+/// timeout bounds how late an exit is noticed.
+fn pidfd(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: a plain syscall; on success the kernel returns a new fd that
+    // we take ownership of.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// Which of `fds` are readable (or hung up) within `millis`.
@@ -414,7 +432,6 @@ fn resize(master: Option<RawFd>, payload: &[u8]) {
 fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
     let _ = running.log.flush();
     let oom_killed = running.cgroup.oom_killed();
-    let _ = running.cgroup.destroy();
     let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
     state.status = Status::Exited;
     state.pid = None;
@@ -423,10 +440,14 @@ fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = oom_killed;
     let _ = container.save_state(&state);
+    // Attached clients learn the exit as soon as it is recorded; cleanup
+    // below does not delay them.
     broadcast(
         &mut running.clients,
         &attach::encode(FrameKind::Exit, &code.to_be_bytes()),
     );
+    running.clients.clear();
+    let _ = running.cgroup.destroy();
     let _ = fs::remove_file(attach::socket_path(&container.dir));
     if container.config.auto_remove {
         let _ = fs::remove_dir_all(&container.dir);
