@@ -13,23 +13,7 @@ use berth::runtime::seccomp::{compile, SeccompMode};
 
 const CHILD_ENV: &str = "BERTH_SECCOMP_CHILD";
 
-/// Docker's default capability set.
-const DOCKER_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+use berth::runtime::caps::DOCKER_DEFAULT as DOCKER_CAPS;
 
 fn run_child(case: &str) {
     let out = Command::new(std::env::current_exe().unwrap())

@@ -15,7 +15,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{umount2, MntFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult};
@@ -290,14 +290,7 @@ fn private_mounts(container: &Container) -> Result<(), FilesError> {
         message: format!("{what}: {e}"),
     };
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| failed("unshare(CLONE_NEWNS)", e))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(|e| failed("making / rslave", e))
+    super::rootfs::make_root_rslave().map_err(|e| failed("making / rslave", e))
 }
 
 /// Runs `f` in a forked child and waits for it; the child's error comes

@@ -12,7 +12,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -93,15 +92,7 @@ fn setup_and_exec(
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|e| format!("creating namespaces: {e}"))?;
-    // Nothing mounted from here on may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("making / rslave: {e}"))?;
+    rootfs::make_root_rslave().map_err(|e| format!("making / rslave: {e}"))?;
     if config.network == NetworkMode::None {
         bring_up_loopback();
     }

@@ -100,6 +100,18 @@ pub fn scoped_join(root: &Path, path: &str) -> PathBuf {
     root.join(clean)
 }
 
+/// Makes every mount of this (new) mount namespace a slave of the host's,
+/// so nothing mounted from here on propagates back to the host.
+pub fn make_root_rslave() -> Result<(), Errno> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+}
+
 /// The overlay of the image's layers with the container's upper dir.
 pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RootfsError> {
     // overlayfs wants the topmost lower layer first.

@@ -197,23 +197,7 @@ mod tests {
     use super::super::DOCKER_DEFAULT_JSON;
     use super::*;
 
-    /// Docker's default capability set (moby `oci/caps/defaults.go`).
-    const DOCKER_CAPS: [&str; 14] = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    use crate::runtime::caps::DOCKER_DEFAULT as DOCKER_CAPS;
     const KERNEL_6_1: KernelVersion = KernelVersion { major: 6, minor: 1 };
 
     fn docker_default(extra_caps: &[&str], kernel: KernelVersion) -> Resolved {

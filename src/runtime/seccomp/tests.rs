@@ -11,22 +11,7 @@ const fn errno(e: i32) -> u32 {
     libc::SECCOMP_RET_ERRNO | e as u32
 }
 
-const DOCKER_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+use crate::runtime::caps::DOCKER_DEFAULT as DOCKER_CAPS;
 
 fn docker_default(extra: &[&str]) -> CompiledFilter {
     let caps: Vec<String> = DOCKER_CAPS.iter().chain(extra).map(|c| c.to_string()).collect();
