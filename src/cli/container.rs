@@ -1,5 +1,6 @@
 //! `berth container …`: docker-like low-level verbs over the runtime.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::runtime::exec::{self, ExecOptions};
 use crate::runtime::lifecycle;
 use crate::runtime::logs::{self, LogEntry};
 use crate::store::Root;
+use crate::volume::VolumeStore;
 
 #[derive(Debug, Args)]
 pub struct ContainerArgs {
@@ -84,6 +86,9 @@ pub enum ContainerCommand {
         /// Kill and remove running containers.
         #[arg(short, long)]
         force: bool,
+        /// Remove the containers' anonymous volumes too.
+        #[arg(short, long)]
+        volumes: bool,
         containers: Vec<String>,
     },
     /// Run a command in a running container.
@@ -294,8 +299,16 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
                 Ok(())
             })
         }
-        ContainerCommand::Rm { force, containers } => each(root, containers, |c| {
-            lifecycle::remove(root, c, *force)?;
+        ContainerCommand::Rm {
+            force,
+            volumes,
+            containers,
+        } => each(root, containers, |c| {
+            if *volumes {
+                lifecycle::remove_with_volumes(root, c, *force)?;
+            } else {
+                lifecycle::remove(root, c, *force)?;
+            }
             println!("{}", c.config.name);
             Ok(())
         }),
@@ -396,6 +409,7 @@ fn image_info(root: &Root, reference: &str) -> anyhow::Result<ImageInfo> {
         working_dir: config.working_dir().clone(),
         user: config.user().clone(),
         stop_signal: config.stop_signal().clone(),
+        volumes: config.volumes().clone().unwrap_or_default(),
     })
 }
 
@@ -446,7 +460,7 @@ fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow
         }
     }
     env.extend(args.env.iter().cloned());
-    let options = CreateOptions {
+    let mut options = CreateOptions {
         image: args.image.clone(),
         name: args.name.clone(),
         command: args.command.clone(),
@@ -457,6 +471,7 @@ fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow
         group_add: args.group_add.clone(),
         hostname: args.hostname.clone(),
         volumes: args.volumes.clone(),
+        volume_sources: BTreeMap::new(),
         tmpfs: args.tmpfs.clone(),
         memory: args.memory.clone(),
         memory_swap: args.memory_swap.clone(),
@@ -486,8 +501,22 @@ fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow
     let id = container::new_id();
     let name = args.name.clone().unwrap_or_else(|| container::default_name(&id));
     let devices = device_nodes(&args.device)?;
-    let config = create::build(&options, &image, &id, &name, devices, &container::now_rfc3339())?;
-    Ok(lifecycle::create(root, config)?)
+    let requests = create::volume_requests(&options, &image)?;
+    let store = VolumeStore::open(root)?;
+    // Held until the container is recorded, so that `volume rm` cannot
+    // remove a volume between its lookup here and its use there.
+    let volumes = store.lock()?;
+    let (sources, anonymous) = super::volume::resolve_for_container(&volumes, &requests)?;
+    options.volume_sources = sources;
+    let created = create::build(&options, &image, &id, &name, devices, &container::now_rfc3339())
+        .map_err(anyhow::Error::from)
+        .and_then(|config| Ok(lifecycle::create(root, config)?));
+    if created.is_err() {
+        for name in anonymous {
+            let _ = volumes.remove(&name, true);
+        }
+    }
+    created
 }
 
 fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -505,7 +534,7 @@ fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
         Ok(client) => client,
         Err(e) => {
             // A container that cannot start is not left behind by `run`.
-            let _ = lifecycle::remove(root, &container, true);
+            let _ = lifecycle::remove_with_volumes(root, &container, true);
             return Err(e.into());
         }
     };
@@ -516,7 +545,7 @@ fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
     attach::install_signal_handlers()?;
     let code = attach::session(client, &container, args.create.interactive, args.create.tty)?;
     if args.rm {
-        lifecycle::remove(root, &container, true)?;
+        lifecycle::remove_with_volumes(root, &container, true)?;
     }
     Ok(exit_code(code))
 }

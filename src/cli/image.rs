@@ -88,6 +88,8 @@ pub enum ImageCommand {
         #[arg(value_name = "TARGET")]
         target: String,
     },
+    /// Pull an image from a registry.
+    Pull(super::registry::PullArgs),
     /// Remove dangling images and unreferenced layers.
     Prune {
         /// Do not prompt for confirmation.
@@ -100,6 +102,10 @@ pub enum ImageCommand {
 }
 
 pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
+    if let ImageCommand::Pull(pull) = &args.command {
+        // Before the stdout lock below: pull reports from its download threads.
+        return super::registry::pull(root, pull);
+    }
     let store = ImageStore::open(root)?;
     let mut out = io::stdout().lock();
     match &args.command {
@@ -198,6 +204,7 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Tag { source, target } => store.tag(source, target)?,
+        ImageCommand::Pull(_) => {} // handled above
         ImageCommand::Prune { force, all } => {
             if !force && !confirm(*all)? {
                 return Ok(ExitCode::SUCCESS);

@@ -8,6 +8,8 @@ mod config;
 mod container;
 mod container_files;
 mod image;
+mod registry;
+mod volume;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -80,6 +82,12 @@ pub enum Command {
     },
     /// Manage containers (docker-like low-level verbs).
     Container(Box<container::ContainerArgs>),
+    /// Manage volumes.
+    Volume(volume::VolumeArgs),
+    /// Log in to a registry (credentials for pulls).
+    Login(registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(registry::LogoutArgs),
     /// Show the berth version.
     Version,
     /// The per-container monitor (started by berth itself).
@@ -94,6 +102,15 @@ pub enum Command {
 
 /// Runs the CLI and maps failures to compose's exit status (1).
 pub fn main() -> ExitCode {
+    // The monitor starts with every container: skip building the whole
+    // command-line parser for it (berth starts it with exactly this form).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, flag, root, verb, dir, rest @ ..] = args.as_slice() {
+        if flag == "--root" && verb == "__monitor" && rest.len() <= 1 {
+            let attach = rest.first().is_some_and(|a| a == "--attach");
+            return run_monitor(&PathBuf::from(root), &PathBuf::from(dir), attach);
+        }
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
@@ -114,19 +131,24 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Container(args) => container::run(&crate::store::Root::new(&cli.root), args),
-        Command::Monitor { dir, attach } => {
-            // SAFETY: fd 3 is the sync pipe the starting CLI set up for us
-            // (see runtime::lifecycle::start); nothing else owns it.
-            let sync = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
-            let root = crate::store::Root::new(&cli.root);
-            let code = crate::runtime::monitor::run(&root, dir, Some(sync), *attach);
-            Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
-        }
+        Command::Volume(args) => volume::run(&crate::store::Root::new(&cli.root), args),
+        Command::Monitor { dir, attach } => Ok(run_monitor(&cli.root, dir, *attach)),
+        Command::Login(args) => registry::login(&crate::store::Root::new(&cli.root), args),
+        Command::Logout(args) => registry::logout(args),
         Command::Version => {
             writeln!(std::io::stdout(), "berth version {}", env!("CARGO_PKG_VERSION"))?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_monitor(root: &std::path::Path, dir: &std::path::Path, attach: bool) -> ExitCode {
+    // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
+    // runtime::lifecycle::start); nothing else owns it.
+    let sync = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
+    let root = crate::store::Root::new(root);
+    let code = crate::runtime::monitor::run(&root, dir, Some(sync), attach);
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
 /// Loads the project the global flags describe, printing its warnings.

@@ -22,6 +22,7 @@ mod pack;
 mod index;
 
 pub mod reference;
+pub mod registry;
 mod remove;
 mod snapshots;
 mod store;

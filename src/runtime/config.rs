@@ -12,12 +12,24 @@ use super::cgroups::Resources;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
     pub kind: MountKind,
-    /// Host path for binds; unused for tmpfs.
+    /// Host path for binds and directory volumes; the device of a volume
+    /// with an `fstype`; unused for tmpfs.
     pub source: Option<PathBuf>,
     pub target: String,
     pub read_only: bool,
-    /// tmpfs `size=`/`mode=` etc.
+    /// tmpfs `size=`/`mode=` etc.; a volume's mount data (`o=`).
     pub options: Vec<String>,
+    /// The named volume this mount comes from: what `volume rm` checks
+    /// before removing it, and `rm -v` removes when anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// A volume that is its own filesystem (`tmpfs`, `ext4`, …), mounted
+    /// from `source` in the container; `None` binds `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fstype: Option<String>,
+    /// `-v NAME:/path:nocopy`: no copy-up of the image's content.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +37,9 @@ pub struct MountSpec {
 pub enum MountKind {
     Bind,
     Tmpfs,
+    /// A named volume; an empty one is first filled with the image's
+    /// content at the target (docker's copy-up).
+    Volume,
 }
 
 /// A device node made in the container's /dev (`--device`).

@@ -9,8 +9,12 @@ use thiserror::Error;
 
 use super::caps;
 use super::cgroups::Resources;
-use super::config::{ContainerConfig, DeviceNode, MountKind, MountSpec, NetworkMode, Rlimit, Seccomp};
+use super::config::{ContainerConfig, DeviceNode, NetworkMode, Rlimit, Seccomp};
 use crate::spec::syntax::units::parse_bytes;
+
+mod mounts;
+
+pub use mounts::{volume_requests, VolumeRequest, VolumeSource};
 
 /// The options `berth container create/run` takes.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +30,9 @@ pub struct CreateOptions {
     pub group_add: Vec<String>,
     pub hostname: Option<String>,
     pub volumes: Vec<String>,
+    /// The volumes of [`volume_requests`], looked up or created by the
+    /// caller (keeps `build` free of I/O).
+    pub volume_sources: BTreeMap<VolumeRequest, VolumeSource>,
     pub tmpfs: Vec<String>,
     pub memory: Option<String>,
     pub memory_swap: Option<String>,
@@ -65,6 +72,9 @@ pub struct ImageInfo {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     pub stop_signal: Option<String>,
+    /// The image's `VOLUME`s: each gets an anonymous volume unless
+    /// something else is mounted there.
+    pub volumes: Vec<String>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -129,7 +139,7 @@ pub fn build(
             .clone()
             .unwrap_or_else(|| id[..12.min(id.len())].to_string()),
         domainname: None,
-        mounts: mounts(options)?,
+        mounts: mounts::mounts(options, image)?,
         resources: resources(options, &devices)?,
         devices,
         capabilities: capabilities.into_iter().collect(),
@@ -220,63 +230,6 @@ fn merge_env(image: &[String], overrides: &[String]) -> Vec<String> {
         }
     }
     merged.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
-}
-
-fn mounts(options: &CreateOptions) -> Result<Vec<MountSpec>, CreateError> {
-    let mut mounts = Vec::new();
-    for v in &options.volumes {
-        let parts: Vec<&str> = v.split(':').collect();
-        let (source, target, mode) = match parts.as_slice() {
-            [s, t] => (*s, *t, ""),
-            [s, t, m] => (*s, *t, *m),
-            _ => return Err(invalid("volume", v, "expected SOURCE:TARGET[:ro|rw]")),
-        };
-        if !source.starts_with('/') {
-            return Err(invalid(
-                "volume",
-                v,
-                "the source must be an absolute host path (named volumes come with the engine)",
-            ));
-        }
-        if !target.starts_with('/') {
-            return Err(invalid("volume", v, "the target must be an absolute path"));
-        }
-        let read_only = match mode {
-            "" | "rw" => false,
-            "ro" => true,
-            other => return Err(invalid("volume", v, format!("unknown mode {other:?}"))),
-        };
-        mounts.push(MountSpec {
-            kind: MountKind::Bind,
-            source: Some(PathBuf::from(source)),
-            target: target.to_string(),
-            read_only,
-            options: Vec::new(),
-        });
-    }
-    for t in &options.tmpfs {
-        let (target, opts) = t.split_once(':').unwrap_or((t, ""));
-        if !target.starts_with('/') {
-            return Err(invalid("tmpfs", t, "the target must be an absolute path"));
-        }
-        let mut read_only = false;
-        let mut kept = Vec::new();
-        for o in opts.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "ro" => read_only = true,
-                "rw" => {}
-                _ => kept.push(o.to_string()),
-            }
-        }
-        mounts.push(MountSpec {
-            kind: MountKind::Tmpfs,
-            source: None,
-            target: target.to_string(),
-            read_only,
-            options: kept,
-        });
-    }
-    Ok(mounts)
 }
 
 fn resources(options: &CreateOptions, devices: &[DeviceNode]) -> Result<Resources, CreateError> {
@@ -408,6 +361,7 @@ mod tests {
             working_dir: Some("/app".into()),
             user: Some("nobody".into()),
             stop_signal: Some("SIGQUIT".into()),
+            volumes: Vec::new(),
         }
     }
 
@@ -513,10 +467,13 @@ mod tests {
         assert_eq!(c.mounts[1].options, vec!["size=1m", "mode=1777"]);
         assert_eq!(c.seccomp, Seccomp::Unconfined);
         assert!(c.no_new_privileges);
-        assert!(build_with(CreateOptions {
-            volumes: vec!["data:/data".into()],
-            ..Default::default()
-        })
-        .is_err());
+        assert!(
+            build_with(CreateOptions {
+                volumes: vec!["data:/data".into()],
+                ..Default::default()
+            })
+            .is_err(),
+            "a named volume the caller did not resolve"
+        );
     }
 }

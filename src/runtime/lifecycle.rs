@@ -35,6 +35,12 @@ pub enum LifecycleError {
     RemoveRunning(String),
     #[error("invalid signal {0:?}")]
     Signal(String),
+    #[error("removing the volumes of container {id}: {source}")]
+    Volumes {
+        id: String,
+        #[source]
+        source: crate::volume::VolumeError,
+    },
     #[error("{action} container {id}: {message}")]
     Operation {
         action: &'static str,
@@ -354,4 +360,26 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
         id: container.config.name.clone(),
         message: e.to_string(),
     })
+}
+
+/// `rm -v` and `run --rm`: removes the container, then its anonymous
+/// volumes no other container uses (named volumes stay, as in docker).
+pub fn remove_with_volumes(root: &Root, container: &Container, force: bool) -> Result<(), LifecycleError> {
+    remove(root, container, force)?;
+    remove_anonymous_volumes(root, &container.config)
+}
+
+/// The anonymous volumes of a removed container (also called by the
+/// monitor for `run --rm -d`).
+pub fn remove_anonymous_volumes(root: &Root, config: &ContainerConfig) -> Result<(), LifecycleError> {
+    if crate::volume::volumes_of(config).next().is_none() {
+        return Ok(());
+    }
+    let volumes_error = |source| LifecycleError::Volumes {
+        id: config.name.clone(),
+        source,
+    };
+    let store = crate::volume::VolumeStore::open(root).map_err(volumes_error)?;
+    let locked = store.lock().map_err(volumes_error)?;
+    locked.remove_anonymous_of(config).map_err(volumes_error)
 }

@@ -17,3 +17,4 @@ pub mod monitor;
 pub mod rootfs;
 pub mod seccomp;
 pub mod user;
+pub mod volume_mount;

@@ -268,7 +268,7 @@ fn supervise(container: &Container, mut running: Running) -> i32 {
     let exit_fd = pidfd(running.child);
     let mut open: Vec<bool> = vec![true; running.stdio.outputs.len()];
     let mut status = None;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         // Poll set: outputs still open, the listener, the clients.
         let output_fds: Vec<(usize, usize, RawFd)> = running
@@ -451,6 +451,10 @@ fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
     let _ = fs::remove_file(attach::socket_path(&container.dir));
     if container.config.auto_remove {
         let _ = fs::remove_dir_all(&container.dir);
+        // `--rm` takes the container's anonymous volumes with it.
+        if let Some(root) = container.dir.parent().and_then(Path::parent) {
+            let _ = super::lifecycle::remove_anonymous_volumes(&Root::new(root), &container.config);
+        }
     }
     code
 }

@@ -41,7 +41,7 @@ pub enum RootfsError {
 }
 
 /// `mount(2)` with the context a user needs when it fails.
-fn do_mount(
+pub(super) fn do_mount(
     source: Option<&str>,
     target: &Path,
     fstype: Option<&str>,
@@ -55,7 +55,7 @@ fn do_mount(
     })
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+pub(super) fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
     move |source| RootfsError::Io {
         action,
         path: path.display().to_string(),
@@ -125,7 +125,7 @@ pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
     do_mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(&data))
 }
 
-fn ensure_dir(path: &Path) -> Result<(), RootfsError> {
+pub(super) fn ensure_dir(path: &Path) -> Result<(), RootfsError> {
     fs::create_dir_all(path).map_err(io_err("creating directory", path))
 }
 
@@ -323,7 +323,8 @@ fn make_node(
     })
 }
 
-/// `-v` binds and `--tmpfs` mounts, and the /etc files berth manages.
+/// `-v` binds and volumes, `--tmpfs` mounts, and the /etc files berth
+/// manages.
 pub fn mount_user_mounts(
     rootfs: &Path,
     config: &ContainerConfig,
@@ -357,6 +358,7 @@ pub fn mount_user_mounts(
                     )?;
                 }
             }
+            MountKind::Volume => super::volume_mount::mount(&dest, m)?,
             MountKind::Tmpfs => {
                 ensure_dir(&dest)?;
                 let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;

@@ -1,0 +1,21 @@
+//! Bridge networks: address management, interface names and the records
+//! that keep both across restarts.
+//!
+//! - `cidr`: the IPv4 CIDR type.
+//! - `ipam`: pure decisions — which subnet a network gets, which address a
+//!   container gets.
+//! - `names`: kernel-sized bridge and veth names.
+//! - `routes`: the host's routes, which automatic subnets avoid.
+//! - `store`: `<root>/networks/<name>.json`, written under a lock.
+
+pub mod cidr;
+pub mod ipam;
+pub mod names;
+pub mod routes;
+pub mod store;
+
+pub use cidr::{CidrError, Ipv4Cidr};
+pub use ipam::{Allocations, IpamError, Owner, SubnetConfig, SubnetPolicy, SubnetPool, UsedSubnet};
+pub use names::{bridge_name, veth_name};
+pub use routes::{host_routes, RouteError};
+pub use store::{NetworkRecord, NetworkRequest, NetworkStore, NetworkStoreError};
