@@ -269,8 +269,12 @@ fn pause_freezes_and_unpause_resumes() {
     let out = e.berth(&["container", "exec", "counter", "true"]);
     assert_ne!(out.status.code(), Some(0), "exec into a paused container is refused");
     e.ok(&["container", "unpause", "counter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(count() > frozen, "the counter did not resume");
+    // Under load the loop may take a while to get scheduled again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count() <= frozen {
+        assert!(Instant::now() < deadline, "the counter did not resume");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     e.ok(&["container", "rm", "-f", "counter"]);
     e.assert_no_residue();
 }
