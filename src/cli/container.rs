@@ -281,12 +281,12 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
         ContainerCommand::Ls { all, quiet, format } => list(root, *all, *quiet, *format),
         ContainerCommand::Logs(logs) => print_logs(root, logs),
         ContainerCommand::Stop { time, containers } => each(root, containers, |c| {
-            lifecycle::stop(c, Duration::from_secs(*time))?;
+            lifecycle::stop(root, c, Duration::from_secs(*time))?;
             println!("{}", c.config.name);
             Ok(())
         }),
         ContainerCommand::Restart { time, containers } => each(root, containers, |c| {
-            lifecycle::stop(c, Duration::from_secs(*time))?;
+            lifecycle::stop(root, c, Duration::from_secs(*time))?;
             lifecycle::start(root, c)?;
             println!("{}", c.config.name);
             Ok(())

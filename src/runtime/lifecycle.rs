@@ -5,7 +5,6 @@ use std::fs;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -258,14 +257,14 @@ pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Opt
 
 /// The stop signal, then SIGKILL after `timeout` (pid 1 ignores signals
 /// it has no handler for, so this is how such containers end, as in docker).
-pub fn stop(container: &Container, timeout: Duration) -> Result<(), LifecycleError> {
+pub fn stop(root: &Root, container: &Container, timeout: Duration) -> Result<(), LifecycleError> {
     let state = container.state()?;
     if !matches!(state.status, Status::Running | Status::Paused) {
         return Ok(());
     }
     mark_stopped_by_user(container)?;
     if state.status == Status::Paused {
-        let _ = thaw(container);
+        let _ = thaw_with(root, container);
     }
     let signal = parse_signal(&container.config.stop_signal)?;
     let _ = kill_container(container, signal);
@@ -323,11 +322,6 @@ pub fn unpause(root: &Root, container: &Container) -> Result<(), LifecycleError>
     state.status = Status::Running;
     container.save_state(&state)?;
     Ok(())
-}
-
-fn thaw(container: &Container) -> Result<(), LifecycleError> {
-    let root = Root::new(container.dir.parent().and_then(Path::parent).unwrap_or(Path::new("/")));
-    thaw_with(&root, container)
 }
 
 fn thaw_with(root: &Root, container: &Container) -> Result<(), LifecycleError> {
