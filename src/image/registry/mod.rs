@@ -3,12 +3,14 @@
 //! - [`config`]: the engine's registry settings (mirrors, insecure hosts).
 //! - [`credentials`]: berth's credentials file and docker's `config.json`.
 //! - [`auth`]: `WWW-Authenticate` challenges, basic auth and bearer tokens.
-//! - [`client`]: one registry endpoint over HTTP, with retries and resume.
+//! - [`client`]: one registry endpoint over HTTP, with retries.
+//! - [`blob`]: blob downloads that resume where the connection broke.
 //! - [`manifest`]: manifests, indexes and platform selection (pure).
 //! - [`pull`]: a pull from reference to registered image.
 //! - [`progress`]: what a pull reports as it goes.
 
 pub mod auth;
+pub mod blob;
 pub mod client;
 pub mod config;
 pub mod credentials;
