@@ -12,6 +12,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::attach;
 use crate::image::ImageStore;
+use crate::network::ipam::Owner;
+use crate::network::NetworkStore;
 use crate::runtime::config::{DeviceNode, Status};
 use crate::runtime::container::{self, format_rfc3339, parse_rfc3339, Container};
 use crate::runtime::create::{self, CreateOptions, ImageInfo};
@@ -181,8 +183,15 @@ pub struct CreateArgs {
     pub shm_size: Option<String>,
     #[arg(long)]
     pub device: Vec<String>,
+    /// `none` (default), `host`, or the name of a bridge network.
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// A static IPv4 address on the --network bridge network.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Another name for the container on its bridge network (repeatable).
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     #[arg(short = 't', long)]
@@ -234,8 +243,13 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub privileged: bool,
+    /// Keep stdin attached (it is: exec inherits this terminal's stdio).
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Use this terminal as the process's tty (exec inherits it; no new
+    /// pty is allocated in the container's devpts yet).
+    #[arg(short = 't', long)]
+    pub tty: bool,
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
@@ -491,6 +505,7 @@ fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow
         sysctls: args.sysctl.clone(),
         shm_size: args.shm_size.clone(),
         network: args.network.clone(),
+        network_attachments: Vec::new(),
         security_opt: args.security_opt.clone(),
         tty: args.tty,
         interactive: args.interactive,
@@ -502,16 +517,41 @@ fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow
     let name = args.name.clone().unwrap_or_else(|| container::default_name(&id));
     let devices = device_nodes(&args.device)?;
     let requests = create::volume_requests(&options, &image)?;
+    let attachment = match args.network.as_deref() {
+        None | Some("none") | Some("host") => {
+            if args.ip.is_some() || !args.network_alias.is_empty() {
+                bail!("--ip and --network-alias need a bridge --network");
+            }
+            None
+        }
+        Some(network) => {
+            let owner = Owner {
+                container_id: id.clone(),
+                container_name: name.clone(),
+            };
+            let attachment =
+                super::network::attach_new_container(root, network, args.ip.as_deref(), &args.network_alias, &owner)?;
+            options.network_attachments.push(attachment.clone());
+            Some(attachment)
+        }
+    };
+    let release_address = || {
+        if let Some(a) = &attachment {
+            let _ = NetworkStore::new(root).release_address(&a.network, &id);
+        }
+    };
     let store = VolumeStore::open(root)?;
     // Held until the container is recorded, so that `volume rm` cannot
     // remove a volume between its lookup here and its use there.
-    let volumes = store.lock()?;
-    let (sources, anonymous) = super::volume::resolve_for_container(&volumes, &requests)?;
+    let volumes = store.lock().inspect_err(|_| release_address())?;
+    let (sources, anonymous) =
+        super::volume::resolve_for_container(&volumes, &requests).inspect_err(|_| release_address())?;
     options.volume_sources = sources;
     let created = create::build(&options, &image, &id, &name, devices, &container::now_rfc3339())
         .map_err(anyhow::Error::from)
         .and_then(|config| Ok(lifecycle::create(root, config)?));
     if created.is_err() {
+        release_address();
         for name in anonymous {
             let _ = volumes.remove(&name, true);
         }

@@ -8,6 +8,7 @@ mod config;
 mod container;
 mod container_files;
 mod image;
+mod network;
 mod registry;
 mod volume;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Container(Box<container::ContainerArgs>),
     /// Manage volumes.
     Volume(volume::VolumeArgs),
+    /// Manage bridge networks.
+    Network(network::NetworkArgs),
     /// Log in to a registry (credentials for pulls).
     Login(registry::LoginArgs),
     /// Log out from a registry.
@@ -132,6 +135,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Container(args) => container::run(&crate::store::Root::new(&cli.root), args),
         Command::Volume(args) => volume::run(&crate::store::Root::new(&cli.root), args),
+        Command::Network(args) => network::run(&crate::store::Root::new(&cli.root), args),
         Command::Monitor { dir, attach } => Ok(run_monitor(&cli.root, dir, *attach)),
         Command::Login(args) => registry::login(&crate::store::Root::new(&cli.root), args),
         Command::Logout(args) => registry::logout(args),

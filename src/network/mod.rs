@@ -1,16 +1,22 @@
 //! Bridge networks: address management, interface names and the records
 //! that keep both across restarts.
 //!
+//! - `bridge`: a network's bridge, forwarding and NAT on the host.
 //! - `cidr`: the IPv4 CIDR type.
+//! - `endpoint`: a container's addresses and veth pairs.
 //! - `ipam`: pure decisions — which subnet a network gets, which address a
 //!   container gets.
 //! - `names`: kernel-sized bridge and veth names.
+//! - `nat`: the root's nftables table (masquerade per network).
 //! - `routes`: the host's routes, which automatic subnets avoid.
 //! - `store`: `<root>/networks/<name>.json`, written under a lock.
 
+pub mod bridge;
 pub mod cidr;
+pub mod endpoint;
 pub mod ipam;
 pub mod names;
+pub mod nat;
 pub mod routes;
 pub mod store;
 

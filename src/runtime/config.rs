@@ -2,6 +2,7 @@
 //! (changing), both stored as JSON in the container's directory.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,31 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// A new network namespace joined to berth bridge networks
+    /// ([`ContainerConfig::networks`]) by veth pairs.
+    Bridge,
+}
+
+/// One bridge network a container is joined to, resolved at create time
+/// (the address is allocated in the network's record then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAttachment {
+    pub network: String,
+    /// The kernel name of the network's bridge.
+    pub bridge: String,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    /// `--network-alias`: extra names the container has on this network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The host end of the veth pair (`network::veth_name`).
+    pub veth_host: String,
+    /// The network's MTU, given to both ends of the veth.
+    pub mtu: u32,
+    /// An internal network gives the container no default route.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +141,10 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     pub stop_timeout: u64,
     pub network: NetworkMode,
+    /// The bridge networks of [`NetworkMode::Bridge`], in order: the
+    /// `i`th is `eth<i>` inside, and the first gives the default route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkAttachment>,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     /// Log rotation: bytes per file (0 = unlimited) and files kept.

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use super::caps;
 use super::cgroups::Resources;
-use super::config::{ContainerConfig, DeviceNode, NetworkMode, Rlimit, Seccomp};
+use super::config::{ContainerConfig, DeviceNode, NetworkAttachment, NetworkMode, Rlimit, Seccomp};
 use crate::spec::syntax::units::parse_bytes;
 
 mod mounts;
@@ -51,7 +51,11 @@ pub struct CreateOptions {
     pub ulimits: Vec<String>,
     pub sysctls: Vec<String>,
     pub shm_size: Option<String>,
+    /// `none`, `host`, or a bridge network's name.
     pub network: Option<String>,
+    /// The attachment for a bridge `network`, its address already
+    /// allocated by the caller (keeps `build` free of I/O).
+    pub network_attachments: Vec<NetworkAttachment>,
     pub security_opt: Vec<String>,
     pub tty: bool,
     pub interactive: bool,
@@ -118,6 +122,7 @@ pub fn build(
         labels.insert(k.to_string(), v.to_string());
     }
     let (log_max_size, log_max_files) = log_options(&options.log_opts)?;
+    let network = network_mode(options)?;
     Ok(ContainerConfig {
         id: id.to_string(),
         name: name.to_string(),
@@ -174,17 +179,41 @@ pub fn build(
             .or_else(|| image.stop_signal.clone())
             .unwrap_or_else(|| "SIGTERM".into()),
         stop_timeout: options.stop_timeout.unwrap_or(10),
-        network: match options.network.as_deref() {
-            None | Some("none") => NetworkMode::None,
-            Some("host") => NetworkMode::Host,
-            Some(other) => return Err(invalid("network", other, "only none and host are supported so far")),
-        },
+        network,
+        networks: options.network_attachments.clone(),
         auto_remove: options.auto_remove,
         labels,
         log_max_size,
         log_max_files,
         created: created.to_string(),
     })
+}
+
+/// `none` (the default) and `host` are namespaces; any other name is a
+/// bridge network, which the caller must have resolved.
+fn network_mode(options: &CreateOptions) -> Result<NetworkMode, CreateError> {
+    let attached = !options.network_attachments.is_empty();
+    match options.network.as_deref() {
+        None | Some("none") | Some("host") if attached => Err(invalid(
+            "network",
+            options.network.as_deref().unwrap_or("none"),
+            "network attachments need a bridge network",
+        )),
+        None | Some("none") => Ok(NetworkMode::None),
+        Some("host") => Ok(NetworkMode::Host),
+        Some(name) if attached => {
+            if options.network_attachments.iter().any(|a| a.network == name) {
+                Ok(NetworkMode::Bridge)
+            } else {
+                Err(invalid("network", name, "no attachment to this network was resolved"))
+            }
+        }
+        Some(name) => Err(invalid(
+            "network",
+            name,
+            "the network was not resolved to an attachment",
+        )),
+    }
 }
 
 /// docker's rule: `--entrypoint` replaces the image's entrypoint and drops
@@ -474,6 +503,37 @@ mod tests {
             })
             .is_err(),
             "a named volume the caller did not resolve"
+        );
+    }
+
+    #[test]
+    fn bridge_networks_need_a_resolved_attachment() {
+        let attachment = NetworkAttachment {
+            network: "front".into(),
+            bridge: "berth0123456789".into(),
+            address: "10.200.0.2".parse().unwrap(),
+            prefix: 24,
+            gateway: "10.200.0.1".parse().unwrap(),
+            aliases: vec!["web".into()],
+            veth_host: "bveth0123456789".into(),
+            mtu: 1500,
+            internal: false,
+        };
+        let with = |network: Option<&str>, attachments: Vec<NetworkAttachment>| {
+            build_with(CreateOptions {
+                network: network.map(str::to_string),
+                network_attachments: attachments,
+                ..Default::default()
+            })
+        };
+        let c = with(Some("front"), vec![attachment.clone()]).unwrap();
+        assert_eq!((c.network, c.networks), (NetworkMode::Bridge, vec![attachment.clone()]));
+        assert_eq!(with(None, Vec::new()).unwrap().network, NetworkMode::None);
+        assert!(with(Some("front"), Vec::new()).is_err(), "unresolved");
+        assert!(with(Some("back"), vec![attachment.clone()]).is_err(), "another network");
+        assert!(
+            with(Some("host"), vec![attachment]).is_err(),
+            "host takes no attachment"
         );
     }
 }

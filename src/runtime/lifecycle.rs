@@ -77,10 +77,22 @@ pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, Lifecyc
 /// container as docker does, so the image's own files stay untouched.
 fn write_etc_files(container: &Container) -> Result<(), LifecycleError> {
     let c = &container.config;
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
-        c.hostname
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
+    if c.networks.is_empty() {
+        hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
+    }
+    // docker's lines for the container itself, one per network.
+    for a in &c.networks {
+        let mut names: Vec<&str> = Vec::new();
+        for name in [&c.hostname, &c.name].into_iter().chain(&a.aliases) {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        hosts.push_str(&format!("{}\t{}\n", a.address, names.join(" ")));
+    }
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     for (name, content) in [
         ("hostname", format!("{}\n", c.hostname)),
@@ -349,6 +361,8 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
     if let Ok(cg) = Cgroup::open(&Container::cgroup_name(&root.tag(), &container.config.id)) {
         let _ = cg.destroy();
     }
+    // Normally done by the monitor at exit; repeated for one that died.
+    let _ = crate::network::endpoint::detach(root, &container.config);
     fs::remove_dir_all(&container.dir).map_err(|e| LifecycleError::Operation {
         action: "removing",
         id: container.config.name.clone(),

@@ -15,13 +15,13 @@ use std::time::Duration;
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::pty::openpty;
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use super::attach::{self, FrameKind};
 use super::cgroups::Cgroup;
-use super::config::{ContainerState, Status};
+use super::config::{ContainerState, NetworkMode, Status};
 use super::container::{now_rfc3339, Container};
 use super::init::{self, ChildFds};
 use super::logs::LogWriter;
@@ -64,7 +64,7 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) ->
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
-            supervise(&container, running)
+            supervise(root, &container, running)
         }
         Err(message) => {
             let _ = fs::remove_file(attach::socket_path(&container.dir));
@@ -113,7 +113,11 @@ fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Runnin
     let listener = listen(&container.dir)?;
     let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
         .map_err(|e| e.to_string())?;
-    let spawned = super::faults::fail_point("cgroup").and_then(|()| spawn(container, &cgroup, &listener, wait_attach));
+    let spawned = super::faults::fail_point("cgroup")
+        .and_then(|()| {
+            crate::network::endpoint::claim(root, config).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+        })
+        .and_then(|()| spawn(root, container, &cgroup, &listener, wait_attach));
     match spawned {
         Ok((child, stdio, clients)) => Ok(Running {
             child,
@@ -125,6 +129,7 @@ fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Runnin
         }),
         Err(message) => {
             let _ = cgroup.destroy();
+            let _ = crate::network::endpoint::detach(root, config);
             Err(message)
         }
     }
@@ -185,6 +190,7 @@ fn stdio_pair(tty: bool, interactive: bool) -> Result<(Option<OwnedFd>, OwnedFd,
 /// Forks the init as pid 1 of a new pid namespace, puts it in the cgroup,
 /// optionally waits for a client, and waits for its exec (or its error).
 fn spawn(
+    root: &Root,
     container: &Container,
     cgroup: &Cgroup,
     listener: &UnixListener,
@@ -194,13 +200,28 @@ fn spawn(
     let (err_r, err_w) = pipe()?;
     let (child_in, child_out, child_err, stdio) = stdio_pair(container.config.tty, container.config.interactive)?;
     // The next child is pid 1 of a new pid namespace; the monitor itself
-    // stays in the host's.
-    unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("creating pid namespace: {e}"))?;
+    // stays in the host's. A bridged container is also born in a network
+    // namespace of its own, so that it exists (and is plumbed) before the
+    // init is released: the monitor enters a new one for the fork and goes
+    // back to the host's right after (it is single-threaded, so `setns`
+    // moves the whole process).
+    let bridged = container.config.network == NetworkMode::Bridge;
+    let host_netns = match bridged {
+        true => {
+            Some(fs::File::open("/proc/self/ns/net").map_err(|e| format!("opening the host network namespace: {e}"))?)
+        }
+        false => None,
+    };
+    let mut flags = CloneFlags::CLONE_NEWPID;
+    if bridged {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).map_err(|e| format!("creating pid/network namespaces: {e}"))?;
     // SAFETY: the monitor is a freshly exec'd single-threaded process, so
     // the child may run Rust code (no lock can be held by another thread).
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
-            drop((go_w, err_r, stdio));
+            drop((go_w, err_r, stdio, host_netns));
             init::run(
                 &container.config,
                 &container.dir,
@@ -220,7 +241,13 @@ fn spawn(
                 let _ = waitpid(child, None);
                 message
             };
+            if let Some(netns) = &host_netns {
+                setns(netns, CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| abort(format!("returning to the host network namespace: {e}")))?;
+            }
             cgroup.add_task(child.as_raw()).map_err(|e| abort(e.to_string()))?;
+            crate::network::endpoint::attach(root, &container.config, child.as_raw())
+                .map_err(|e| abort(format!("{:#}", anyhow::Error::from(e))))?;
             let mut clients = Vec::new();
             if wait_attach {
                 clients.push(accept_within(listener, ATTACH_WAIT).map_err(abort)?);
@@ -261,7 +288,7 @@ fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, S
 
 /// Copies output to the log and clients until the container exits, then
 /// records how.
-fn supervise(container: &Container, mut running: Running) -> i32 {
+fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
     // A pidfd becomes readable when the child exits, so the exit is seen at
     // once rather than at the next poll timeout (output EOF comes slightly
     // before the child is reapable).
@@ -338,7 +365,7 @@ fn supervise(container: &Container, mut running: Running) -> i32 {
         // a pty reads EIO once its last slave is gone).
         if let Some(code) = status {
             if open.iter().all(|o| !o) {
-                return finish(container, running, code);
+                return finish(root, container, running, code);
             }
         }
     }
@@ -429,7 +456,7 @@ fn resize(master: Option<RawFd>, payload: &[u8]) {
     unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &size) };
 }
 
-fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
+fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -> i32 {
     let _ = running.log.flush();
     let oom_killed = running.cgroup.oom_killed();
     let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
@@ -448,13 +475,12 @@ fn finish(container: &Container, mut running: Running, code: i32) -> i32 {
     );
     running.clients.clear();
     let _ = running.cgroup.destroy();
+    let _ = crate::network::endpoint::detach(root, &container.config);
     let _ = fs::remove_file(attach::socket_path(&container.dir));
     if container.config.auto_remove {
         let _ = fs::remove_dir_all(&container.dir);
         // `--rm` takes the container's anonymous volumes with it.
-        if let Some(root) = container.dir.parent().and_then(Path::parent) {
-            let _ = super::lifecycle::remove_anonymous_volumes(&Root::new(root), &container.config);
-        }
+        let _ = super::lifecycle::remove_anonymous_volumes(root, &container.config);
     }
     code
 }

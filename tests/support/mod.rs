@@ -146,6 +146,12 @@ impl Drop for Engine {
                 let _ = berth::runtime::lifecycle::remove(&self.root, &c, true);
             }
         }
+        // A failed network test must not leave its bridge (and the route
+        // to its subnet) to break the next run.
+        let networks = berth::network::NetworkStore::new(&self.root);
+        for record in networks.list().unwrap_or_default() {
+            let _ = berth::network::bridge::teardown(&self.root, &record);
+        }
     }
 }
 
