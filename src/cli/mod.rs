@@ -6,7 +6,7 @@
 mod attach;
 mod config;
 mod container;
-mod container_files;
+
 mod image;
 mod network;
 mod registry;

@@ -1,0 +1,181 @@
+//! `container ls`, `inspect` and `top`: what berth shows of containers.
+
+use std::fs;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::bail;
+use clap::ValueEnum;
+
+use crate::runtime::config::Status;
+use crate::runtime::container::{self, format_rfc3339, parse_rfc3339, Container};
+use crate::store::Root;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+pub(super) fn status_line(c: &Container) -> anyhow::Result<String> {
+    let state = c.state()?;
+    let ago = |t: &Option<String>| -> String {
+        t.as_deref()
+            .and_then(parse_rfc3339)
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map(human_duration)
+            .unwrap_or_else(|| "?".into())
+    };
+    Ok(match state.status {
+        Status::Running => format!("Up {}", ago(&state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", ago(&state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago{}",
+            state.exit_code.unwrap_or_default(),
+            ago(&state.finished_at),
+            if state.oom_killed { " (OOMKilled)" } else { "" }
+        ),
+        Status::Created => "Created".into(),
+        Status::Dead => "Dead".into(),
+    })
+}
+
+pub(super) fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "Less than a second".into(),
+        1..=59 => format!("{s} seconds"),
+        60..=3599 => format!("{} minutes", s / 60),
+        3600..=172_799 => format!("{} hours", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for c in container::list(root)? {
+        let state = c.state()?;
+        if !all && !matches!(state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        rows.push((c.clone(), state));
+    }
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (c, _) in &rows {
+            writeln!(out, "{}", c.short_id())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if format == ListFormat::Json {
+        for (c, s) in &rows {
+            let row = serde_json::json!({
+                "ID": c.short_id(), "Image": c.config.image, "Command": c.config.args.join(" "),
+                "CreatedAt": c.config.created, "State": s.status.to_string(), "Status": status_line(c)?,
+                "Names": c.config.name, "ExitCode": s.exit_code, "OOMKilled": s.oom_killed, "Labels": c.config.labels,
+            });
+            writeln!(out, "{row}")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<14}{:<22}{:<24}{:<28}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+    )?;
+    for (c, _) in &rows {
+        let mut command = format!("\"{}\"", c.config.args.join(" "));
+        if command.len() > 22 {
+            command = format!(
+                "{}…\"",
+                &command[..command.char_indices().nth(20).map_or(command.len(), |(i, _)| i)]
+            );
+        }
+        writeln!(
+            out,
+            "{:<14}{:<22}{:<24}{:<28}{}",
+            c.short_id(),
+            c.config.image,
+            command,
+            status_line(c)?,
+            c.config.name
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn inspect(c: &Container) -> anyhow::Result<serde_json::Value> {
+    let s = c.state()?;
+    Ok(serde_json::json!({
+        "Id": c.config.id,
+        "Name": format!("/{}", c.config.name),
+        "Created": c.config.created,
+        "Path": c.config.args.first(),
+        "Args": c.config.args.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": s.status.to_string(),
+            "Running": s.status == Status::Running,
+            "Paused": s.status == Status::Paused,
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == Status::Dead,
+            "Pid": s.pid.unwrap_or(0),
+            "ExitCode": s.exit_code.unwrap_or(0),
+            "Error": s.error.clone().unwrap_or_default(),
+            "StartedAt": s.started_at.clone().unwrap_or_else(|| format_rfc3339(SystemTime::UNIX_EPOCH)),
+            "FinishedAt": s.finished_at.clone().unwrap_or_else(|| format_rfc3339(SystemTime::UNIX_EPOCH)),
+        },
+        "Image": c.config.image_id,
+        "LogPath": c.log_path(),
+        "Config": {
+            "Hostname": c.config.hostname,
+            "User": c.config.user,
+            "Env": c.config.env,
+            "Cmd": c.config.args,
+            "Image": c.config.image,
+            "WorkingDir": c.config.working_dir,
+            "Labels": c.config.labels,
+            "StopSignal": c.config.stop_signal,
+            "StopTimeout": c.config.stop_timeout,
+            "Tty": c.config.tty,
+            "OpenStdin": c.config.interactive,
+        },
+        "HostConfig": {
+            "Privileged": c.config.privileged,
+            "ReadonlyRootfs": c.config.read_only,
+            "CapAdd": c.config.capabilities,
+            "NetworkMode": c.config.network,
+            "AutoRemove": c.config.auto_remove,
+            "Init": c.config.init,
+            "Resources": c.config.resources,
+            "Mounts": c.config.mounts,
+            "Devices": c.config.devices,
+            "Ulimits": c.config.rlimits,
+            "Sysctls": c.config.sysctls,
+            "ShmSize": c.config.shm_size,
+            "SecurityOpt": {"seccomp": c.config.seccomp, "no-new-privileges": c.config.no_new_privileges},
+        },
+    }))
+}
+
+pub(super) fn top(root: &Root, name: &str) -> anyhow::Result<ExitCode> {
+    let c = container::find(root, name)?;
+    if !matches!(c.state()?.status, Status::Running | Status::Paused) {
+        bail!("container {} is not running", c.config.name);
+    }
+    let cgroup = crate::runtime::cgroups::Cgroup::open(&Container::cgroup_name(&root.tag(), &c.config.id))?;
+    let mut pids = cgroup.pids()?;
+    pids.sort_unstable();
+    println!("{:<10}{:<10}CMD", "PID", "PPID");
+    for pid in pids {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string();
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_default();
+        println!("{pid:<10}{ppid:<10}{cmd}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
