@@ -4,6 +4,7 @@
 //! - `bridge`: a network's bridge, forwarding and NAT on the host.
 //! - `cidr`: the IPv4 CIDR type.
 //! - `endpoint`: a container's addresses and veth pairs.
+//! - `hosts`: name resolution through each container's hosts file.
 //! - `ipam`: pure decisions — which subnet a network gets, which address a
 //!   container gets.
 //! - `names`: kernel-sized bridge and veth names.
@@ -14,6 +15,7 @@
 pub mod bridge;
 pub mod cidr;
 pub mod endpoint;
+pub mod hosts;
 pub mod ipam;
 pub mod names;
 pub mod nat;

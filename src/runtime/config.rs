@@ -2,7 +2,7 @@
 //! (changing), both stored as JSON in the container's directory.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -98,6 +98,34 @@ pub struct NetworkAttachment {
     pub internal: bool,
 }
 
+/// A transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// `-p`: a host address and port forwarded by the monitor to the
+/// container's first bridge address. The host port is always concrete
+/// (an ephemeral one is picked at create time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Seccomp {
@@ -145,6 +173,9 @@ pub struct ContainerConfig {
     /// `i`th is `eth<i>` inside, and the first gives the default route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetworkAttachment>,
+    /// `-p`: ports published on the host (bridge networks only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PublishedPort>,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     /// Log rotation: bytes per file (0 = unlimited) and files kept.

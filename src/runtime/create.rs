@@ -181,6 +181,7 @@ pub fn build(
         stop_timeout: options.stop_timeout.unwrap_or(10),
         network,
         networks: options.network_attachments.clone(),
+        ports: Vec::new(),
         auto_remove: options.auto_remove,
         labels,
         log_max_size,

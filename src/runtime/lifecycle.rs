@@ -66,7 +66,7 @@ pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, Lifecyc
         .into());
     }
     let container = Container::create(root, config)?;
-    if let Err(e) = write_etc_files(&container) {
+    if let Err(e) = write_etc_files(root, &container) {
         let _ = fs::remove_dir_all(&container.dir);
         return Err(e);
     }
@@ -74,35 +74,16 @@ pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, Lifecyc
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted into the
-/// container as docker does, so the image's own files stay untouched.
-fn write_etc_files(container: &Container) -> Result<(), LifecycleError> {
+/// container as docker does, so the image's own files stay untouched. The
+/// hosts file is `network::hosts`'s: own lines plus live peers.
+fn write_etc_files(root: &Root, container: &Container) -> Result<(), LifecycleError> {
     let c = &container.config;
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    );
-    if c.networks.is_empty() {
-        hosts.push_str(&format!("127.0.1.1\t{}\n", c.hostname));
-    }
-    // docker's lines for the container itself, one per network.
-    for a in &c.networks {
-        let mut names: Vec<&str> = Vec::new();
-        for name in [&c.hostname, &c.name].into_iter().chain(&a.aliases) {
-            if !names.contains(&name.as_str()) {
-                names.push(name);
-            }
-        }
-        hosts.push_str(&format!("{}\t{}\n", a.address, names.join(" ")));
-    }
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    for (name, content) in [
-        ("hostname", format!("{}\n", c.hostname)),
-        ("hosts", hosts),
-        ("resolv.conf", resolv),
-    ] {
+    for (name, content) in [("hostname", format!("{}\n", c.hostname)), ("resolv.conf", resolv)] {
         let path = container.dir.join(name);
         fs::write(&path, content).map_err(|e| LifecycleError::Start(format!("writing {}: {e}", path.display())))?;
     }
-    Ok(())
+    crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))
 }
 
 /// Starts the container's monitor and waits until the command has been
@@ -127,6 +108,8 @@ fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, 
         Status::Paused => return Err(LifecycleError::Paused(container.config.name.clone())),
         _ => {}
     }
+    // Peers that started since create: the command must find them at once.
+    crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
     let exe = std::env::current_exe().map_err(|e| LifecycleError::Start(format!("locating berth: {e}")))?;
     let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")))?;
     let sync_fd = sync_w.as_raw_fd();

@@ -14,6 +14,7 @@ pub mod init;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod ports;
 pub mod rootfs;
 pub mod seccomp;
 pub mod user;

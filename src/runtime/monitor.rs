@@ -95,6 +95,8 @@ struct Running {
     log: LogWriter,
     listener: UnixListener,
     clients: Vec<Client>,
+    /// Published ports' forwarder (`super::ports::proxy`).
+    ports: super::ports::proxy::Proxy,
 }
 
 struct Client {
@@ -111,6 +113,9 @@ fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Runnin
     let log = LogWriter::open(&container.log_path(), config.log_max_size, config.log_max_files)
         .map_err(|e| format!("opening log {}: {e}", container.log_path().display()))?;
     let listener = listen(&container.dir)?;
+    // Host ports are bound before anything else exists, so a port taken
+    // since create fails the start cleanly.
+    let ports = bind_ports(config)?;
     let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
         .map_err(|e| e.to_string())?;
     let spawned = super::faults::fail_point("cgroup")
@@ -126,6 +131,7 @@ fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Runnin
             log,
             listener,
             clients,
+            ports,
         }),
         Err(message) => {
             let _ = cgroup.destroy();
@@ -133,6 +139,15 @@ fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Runnin
             Err(message)
         }
     }
+}
+
+fn bind_ports(config: &super::config::ContainerConfig) -> Result<super::ports::proxy::Proxy, String> {
+    let target = match config.networks.first() {
+        Some(first) => first.address,
+        None if config.ports.is_empty() => std::net::Ipv4Addr::UNSPECIFIED,
+        None => return Err("published ports need a bridge network".into()),
+    };
+    super::ports::proxy::Proxy::bind(&config.ports, target).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
 }
 
 fn listen(dir: &Path) -> Result<UnixListener, String> {
@@ -265,6 +280,7 @@ fn spawn(
             state.monitor_pid = Some(std::process::id() as i32);
             state.started_at = Some(now_rfc3339());
             container.save_state(&state).map_err(|e| e.to_string())?;
+            let _ = crate::network::hosts::refresh_for_container(root, container);
             Ok((child, stdio, clients))
         }
     }
@@ -313,7 +329,9 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
         if let (Some(fd), None) = (&exit_fd, status) {
             fds.push(fd.as_raw_fd());
         }
-        let ready = poll_ready(&fds, if status.is_none() { 200 } else { 0 });
+        let port_fds = running.ports.poll_fds();
+        let (ready, port_ready) = poll_ready(&fds, &port_fds, if status.is_none() { 200 } else { 0 });
+        running.ports.handle(&port_ready);
 
         for (slot, (index, stream, fd)) in output_fds.iter().enumerate() {
             if !ready[slot] {
@@ -382,16 +400,28 @@ fn pidfd(pid: Pid) -> Option<OwnedFd> {
     Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
-/// Which of `fds` are readable (or hung up) within `millis`.
-fn poll_ready(fds: &[RawFd], millis: u16) -> Vec<bool> {
+/// Which of `fds` are readable (or hung up) within `millis`, and the
+/// events of `extra` (polled for their own flags) in the same wait.
+fn poll_ready(fds: &[RawFd], extra: &[(RawFd, PollFlags)], millis: u16) -> (Vec<bool>, Vec<(RawFd, PollFlags)>) {
     // SAFETY: every descriptor is owned by `Running` for the whole call.
-    let borrowed: Vec<BorrowedFd> = fds.iter().map(|fd| unsafe { BorrowedFd::borrow_raw(*fd) }).collect();
-    let mut polls: Vec<PollFd> = borrowed.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
-    let _ = poll(&mut polls, PollTimeout::from(millis));
-    polls
+    let borrow = |fd: &RawFd| unsafe { BorrowedFd::borrow_raw(*fd) };
+    let mut polls: Vec<PollFd> = fds
         .iter()
-        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-        .collect()
+        .map(|fd| PollFd::new(borrow(fd), PollFlags::POLLIN))
+        .collect();
+    polls.extend(extra.iter().map(|(fd, flags)| PollFd::new(borrow(fd), *flags)));
+    let _ = poll(&mut polls, PollTimeout::from(millis));
+    let events: Vec<PollFlags> = polls
+        .iter()
+        .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+        .collect();
+    let ready = events[..fds.len()].iter().map(|r| !r.is_empty()).collect();
+    let extra = extra
+        .iter()
+        .zip(&events[fds.len()..])
+        .map(|((fd, _), r)| (*fd, *r))
+        .collect();
+    (ready, extra)
 }
 
 fn read_fd(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
@@ -458,6 +488,9 @@ fn resize(master: Option<RawFd>, payload: &[u8]) {
 
 fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -> i32 {
     let _ = running.log.flush();
+    // The host ports are free again before the exit is recorded, so
+    // whoever waited for it can bind them at once.
+    running.ports.close();
     let oom_killed = running.cgroup.oom_killed();
     let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
     state.status = Status::Exited;
@@ -467,6 +500,7 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = oom_killed;
     let _ = container.save_state(&state);
+    let _ = crate::network::hosts::refresh_for_container(root, container);
     // Attached clients learn the exit as soon as it is recorded; cleanup
     // below does not delay them.
     broadcast(

@@ -14,10 +14,11 @@ use crate::cli::attach;
 use crate::image::ImageStore;
 use crate::network::ipam::Owner;
 use crate::network::NetworkStore;
-use crate::runtime::config::DeviceNode;
+use crate::runtime::config::{ContainerConfig, DeviceNode, PublishedPort, Status};
 use crate::runtime::container::{self, Container};
 use crate::runtime::create::{self, CreateOptions, ImageInfo};
 use crate::runtime::lifecycle;
+use crate::runtime::ports;
 use crate::store::Root;
 use crate::volume::VolumeStore;
 
@@ -88,6 +89,10 @@ pub struct CreateArgs {
     /// Another name for the container on its bridge network (repeatable).
     #[arg(long = "network-alias")]
     pub network_alias: Vec<String>,
+    /// Publish a container port: `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]`
+    /// (bridge networks; no host port picks a free one).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     #[arg(short = 't', long)]
@@ -225,6 +230,7 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
     let name = args.name.clone().unwrap_or_else(|| container::default_name(&id));
     let devices = device_nodes(&args.device)?;
     let requests = create::volume_requests(&options, &image)?;
+    let ports = published_ports(root, args)?;
     let attachment = match args.network.as_deref() {
         None | Some("none") | Some("host") => {
             if args.ip.is_some() || !args.network_alias.is_empty() {
@@ -261,6 +267,7 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
         crate::cli::volume::resolve_for_container(&volumes, &requests).inspect_err(|_| release_address())?;
     options.volume_sources = sources;
     let created = create::build(&options, &image, &id, &name, devices, &container::now_rfc3339())
+        .map(|config| ContainerConfig { ports, ..config })
         .map_err(anyhow::Error::from)
         .and_then(|config| Ok(lifecycle::create(root, config)?));
     if created.is_err() {
@@ -270,6 +277,40 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
         }
     }
     created
+}
+
+/// `-p`: parsed, checked free on the host (naming the berth container that
+/// holds a taken one) and with ephemeral host ports picked, before anything
+/// is created. Only bridge networks publish; `host` ignores them as docker
+/// does.
+fn published_ports(root: &Root, args: &CreateArgs) -> anyhow::Result<Vec<PublishedPort>> {
+    if args.publish.is_empty() {
+        return Ok(Vec::new());
+    }
+    match args.network.as_deref() {
+        None | Some("none") => bail!("published ports (-p) need a bridge network: add --network NAME"),
+        Some("host") => {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+            return Ok(Vec::new());
+        }
+        Some(_) => {}
+    }
+    let mut requests = Vec::new();
+    for spec in &args.publish {
+        requests.extend(ports::parse(spec)?);
+    }
+    let others = container::list(root)?;
+    let owner_of = |wanted: &PublishedPort| {
+        others
+            .iter()
+            .filter(|c| {
+                c.state()
+                    .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
+            })
+            .find(|c| c.config.ports.iter().any(|p| ports::overlaps(p, wanted)))
+            .map(|c| c.config.name.clone())
+    };
+    Ok(ports::resolve(&requests, owner_of)?)
 }
 
 pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {

@@ -108,6 +108,12 @@ pub enum ContainerCommand {
     Wait { containers: Vec<String> },
     /// Show the processes of a container.
     Top { container: String },
+    /// List a container's published ports, or where one port is published.
+    Port {
+        container: String,
+        /// `PORT[/tcp|udp]` (tcp when no protocol is given).
+        port: Option<String>,
+    },
     /// Copy files between a container and the host.
     Cp(files::CpArgs),
     /// Write a container's filesystem as a tar archive.
@@ -254,6 +260,7 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             Ok(())
         }),
         ContainerCommand::Top { container } => top(root, container),
+        ContainerCommand::Port { container, port } => show::port(root, container, port.as_deref()),
         ContainerCommand::Cp(args) => files::cp(root, args),
         ContainerCommand::Export(args) => files::export(root, args),
         ContainerCommand::Commit(args) => files::commit(root, args),

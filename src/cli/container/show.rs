@@ -10,6 +10,7 @@ use clap::ValueEnum;
 
 use crate::runtime::config::Status;
 use crate::runtime::container::{self, format_rfc3339, parse_rfc3339, Container};
+use crate::runtime::ports;
 use crate::store::Root;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +75,7 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
                 "ID": c.short_id(), "Image": c.config.image, "Command": c.config.args.join(" "),
                 "CreatedAt": c.config.created, "State": s.status.to_string(), "Status": status_line(c)?,
                 "Names": c.config.name, "ExitCode": s.exit_code, "OOMKilled": s.oom_killed, "Labels": c.config.labels,
+                "Ports": ports_column(c),
             });
             writeln!(out, "{row}")?;
         }
@@ -81,8 +83,8 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
     }
     writeln!(
         out,
-        "{:<14}{:<22}{:<24}{:<28}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+        "{:<14}{:<22}{:<24}{:<28}{:<30}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS"
     )?;
     for (c, _) in &rows {
         let mut command = format!("\"{}\"", c.config.args.join(" "));
@@ -94,11 +96,12 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
         }
         writeln!(
             out,
-            "{:<14}{:<22}{:<24}{:<28}{}",
+            "{:<14}{:<22}{:<24}{:<28}{:<30}{}",
             c.short_id(),
             c.config.image,
             command,
             status_line(c)?,
+            ports_column(c),
             c.config.name
         )?;
     }
@@ -140,6 +143,9 @@ pub(super) fn inspect(c: &Container) -> anyhow::Result<serde_json::Value> {
             "Tty": c.config.tty,
             "OpenStdin": c.config.interactive,
         },
+        "NetworkSettings": {
+            "Ports": network_ports(c),
+        },
         "HostConfig": {
             "Privileged": c.config.privileged,
             "ReadonlyRootfs": c.config.read_only,
@@ -156,6 +162,60 @@ pub(super) fn inspect(c: &Container) -> anyhow::Result<serde_json::Value> {
             "SecurityOpt": {"seccomp": c.config.seccomp, "no-new-privileges": c.config.no_new_privileges},
         },
     }))
+}
+
+/// `0.0.0.0:8080->80/tcp, …` as `docker ps` shows them.
+fn ports_column(c: &Container) -> String {
+    let entries: Vec<String> = c
+        .config
+        .ports
+        .iter()
+        .map(|p| format!("{}->{}/{}", ports::host_address(p), p.container_port, p.protocol))
+        .collect();
+    entries.join(", ")
+}
+
+/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`, docker's shape.
+fn network_ports(c: &Container) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for p in &c.config.ports {
+        let binding = serde_json::json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()});
+        let entry = map
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(list) = entry {
+            list.push(binding);
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// `container port C [PORT[/proto]]`.
+pub(super) fn port(root: &Root, name: &str, filter: Option<&str>) -> anyhow::Result<ExitCode> {
+    let c = container::find(root, name)?;
+    let Some(filter) = filter else {
+        for p in &c.config.ports {
+            println!("{}", ports::describe(p));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (number, protocol) = filter.split_once('/').unwrap_or((filter, "tcp"));
+    let number: u16 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid port {filter:?}: expected PORT[/tcp|udp]"))?;
+    let matching: Vec<_> = c
+        .config
+        .ports
+        .iter()
+        .filter(|p| p.container_port == number && p.protocol.to_string() == protocol)
+        .collect();
+    if matching.is_empty() {
+        bail!("no public port '{number}/{protocol}' published for {}", c.config.name);
+    }
+    for p in matching {
+        println!("{}", ports::host_address(p));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn top(root: &Root, name: &str) -> anyhow::Result<ExitCode> {
