@@ -12,6 +12,23 @@ if [ ! -d "$corpus/awesome-compose" ]; then
 fi
 export BERTH_CORPUS="$corpus"
 
+# Debian packages the tests use, installed idempotently: busybox-static
+# (fixture image), nftables (NAT), iproute2 (ip), bsdutils (script, for tty
+# tests), util-linux. The registry tests install theirs through
+# scripts/registry-fixtures.sh.
+missing=()
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || missing+=(busybox-static)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is required (https://rustup.rs)" >&2
     exit 1

@@ -6,26 +6,9 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{stdout, Engine};
-
-fn engine() -> Engine {
-    let present = Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        let status = Command::new("apt-get")
-            .args(["install", "-y", "-q", "nftables"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .unwrap();
-        assert!(status.success(), "installing nftables failed");
-    }
-    Engine::new()
-}
+use support::{network_engine, stdout, Engine};
 
 /// Runs `a`, a busybox web server serving `page`, on `network`.
 fn run_server(e: &Engine, network: &str, page: &str, extra: &[&str]) {
@@ -93,7 +76,7 @@ fn cleanup(e: &Engine, containers: &[&str], networks: &[&str]) {
 
 #[test]
 fn peers_resolve_by_name_hostname_and_alias() {
-    let e = engine();
+    let e = network_engine();
     e.ok(&["network", "create", "--subnet", "10.202.1.0/24", "bd-names"]);
     run_server(
         &e,
@@ -110,7 +93,7 @@ fn peers_resolve_by_name_hostname_and_alias() {
 
 #[test]
 fn stopped_and_recreated_peers_are_followed() {
-    let e = engine();
+    let e = network_engine();
     e.ok(&["network", "create", "--subnet", "10.202.2.0/24", "bd-follow"]);
     run_server(&e, "bd-follow", "first", &[]);
     e.ok(&[
@@ -160,7 +143,7 @@ fn stopped_and_recreated_peers_are_followed() {
 
 #[test]
 fn other_networks_are_not_visible() {
-    let e = engine();
+    let e = network_engine();
     e.ok(&["network", "create", "--subnet", "10.202.3.0/24", "bd-one"]);
     e.ok(&["network", "create", "--subnet", "10.202.4.0/24", "bd-two"]);
     run_server(&e, "bd-one", "hidden", &[]);

@@ -8,33 +8,12 @@
 mod support;
 
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use berth::network::{bridge_name, nat, NetworkStore};
-use support::{stderr, stdout, Engine};
-
-/// NAT needs the `nft` command; install it when the host lacks it.
-fn ensure_nft() {
-    let present = Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        let status = Command::new("apt-get")
-            .args(["install", "-y", "-q", "nftables"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .unwrap();
-        assert!(status.success(), "installing nftables failed");
-    }
-}
-
-fn engine() -> Engine {
-    ensure_nft();
-    Engine::new()
-}
+use support::{host_address, network_engine, stderr, stdout, Engine};
 
 /// `ip -o -d link` lines, which show each link's name and alias.
 fn host_links() -> String {
@@ -91,31 +70,9 @@ fn wait_exited(e: &Engine, name: &str) {
     }
 }
 
-/// The address of the host interface holding the default route.
-fn host_address() -> Ipv4Addr {
-    let out = Command::new("ip")
-        .args(["-o", "-4", "route", "show", "default"])
-        .output()
-        .unwrap();
-    let route = String::from_utf8_lossy(&out.stdout).into_owned();
-    let dev = route
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let out = Command::new("ip")
-        .args(["-o", "-4", "addr", "show", "dev", &dev])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap();
-    cidr.split('/').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn containers_on_one_network_talk_over_tcp() {
-    let e = engine();
+    let e = network_engine();
     create_network(&e, "bt-tcp", &["--subnet", "10.200.1.0/24", "--label", "purpose=test"]);
     let net = inspect(&e, "network", "bt-tcp");
     assert_eq!(net[0]["IPAM"]["Config"][0]["Subnet"], "10.200.1.0/24");
@@ -194,7 +151,7 @@ fn containers_on_one_network_talk_over_tcp() {
 
 #[test]
 fn static_addresses_conflicts_and_removal_while_attached() {
-    let e = engine();
+    let e = network_engine();
     create_network(
         &e,
         "bt-static",
@@ -277,7 +234,7 @@ fn static_addresses_conflicts_and_removal_while_attached() {
 
 #[test]
 fn internal_networks_cannot_reach_the_host_nat_ones_can() {
-    let e = engine();
+    let e = network_engine();
     let host = host_address();
     let listener = TcpListener::bind((host, 0)).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
@@ -330,7 +287,7 @@ fn internal_networks_cannot_reach_the_host_nat_ones_can() {
 
 #[test]
 fn failures_mid_setup_leave_nothing() {
-    let e = engine();
+    let e = network_engine();
     // A failed network create: no record, bridge or NAT table.
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("--root")

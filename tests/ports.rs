@@ -9,51 +9,13 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
-use std::process::Command;
+
 use std::time::{Duration, Instant};
 
-use support::{stderr, Engine};
-
-fn engine() -> Engine {
-    let present = Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        let status = Command::new("apt-get")
-            .args(["install", "-y", "-q", "nftables"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .unwrap();
-        assert!(status.success(), "installing nftables failed");
-    }
-    Engine::new()
-}
+use support::{host_address, network_engine, stderr};
 
 fn free_port() -> u16 {
     TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The address of the host interface holding the default route.
-fn host_address() -> Ipv4Addr {
-    let out = Command::new("ip")
-        .args(["-o", "-4", "route", "show", "default"])
-        .output()
-        .unwrap();
-    let route = String::from_utf8_lossy(&out.stdout).into_owned();
-    let dev = route
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let out = Command::new("ip")
-        .args(["-o", "-4", "addr", "show", "dev", &dev])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap();
-    cidr.split('/').next().unwrap().parse().unwrap()
 }
 
 /// `GET /` over the published port, retried while httpd starts.
@@ -80,7 +42,7 @@ const HTTPD: &str = "mkdir -p /www && echo hello-from-berth > /www/index.html &&
 
 #[test]
 fn http_through_published_ports_then_released_at_stop() {
-    let e = engine();
+    let e = network_engine();
     e.ok(&["network", "create", "--subnet", "10.201.1.0/24", "bp-http"]);
     let (lo_port, any_port) = (free_port(), free_port());
     let lo_spec = format!("127.0.0.1:{lo_port}:80");
@@ -139,7 +101,7 @@ fn http_through_published_ports_then_released_at_stop() {
 
 #[test]
 fn a_port_in_use_or_no_bridge_is_refused_before_anything_exists() {
-    let e = engine();
+    let e = network_engine();
     e.ok(&["network", "create", "--subnet", "10.201.2.0/24", "bp-busy"]);
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();

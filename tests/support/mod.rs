@@ -155,6 +155,50 @@ impl Drop for Engine {
     }
 }
 
+/// An engine for network tests: NAT needs the `nft` command, which
+/// scripts/test.sh installs; installing it here too keeps `cargo test`
+/// alone working on a machine that has package lists.
+pub fn network_engine() -> Engine {
+    let present = Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        let status = Command::new("apt-get")
+            .args(["install", "-y", "-q", "nftables"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "installing nftables failed (run scripts/test.sh, which installs it)"
+        );
+    }
+    Engine::new()
+}
+
+/// The IPv4 address of the host interface holding the default route.
+pub fn host_address() -> std::net::Ipv4Addr {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "route", "show", "default"])
+        .output()
+        .unwrap();
+    let route = String::from_utf8_lossy(&out.stdout).into_owned();
+    let dev = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .expect("the host has a default route")
+        .to_string();
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", &dev])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap();
+    cidr.split('/').next().unwrap().parse().unwrap()
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
