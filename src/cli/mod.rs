@@ -155,6 +155,18 @@ fn run_monitor(root: &std::path::Path, dir: &std::path::Path, attach: bool) -> E
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
+/// `--label K=V`-style options into a map; `what` names the option in errors.
+pub(crate) fn key_values(pairs: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            anyhow::bail!("invalid {what} {pair:?}: expected KEY=VALUE");
+        };
+        map.insert(k.to_string(), v.to_string());
+    }
+    Ok(map)
+}
+
 /// Loads the project the global flags describe, printing its warnings.
 pub fn load_project(cli: &Cli, no_interpolate: bool) -> anyhow::Result<LoadedProject> {
     let options = LoadOptions {

@@ -84,17 +84,6 @@ pub enum NetworkCommand {
     },
 }
 
-fn key_values(pairs: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for pair in pairs {
-        let Some((k, v)) = pair.split_once('=') else {
-            bail!("invalid {what} {pair:?}: expected KEY=VALUE");
-        };
-        map.insert(k.to_string(), v.to_string());
-    }
-    Ok(map)
-}
-
 pub fn run(root: &Root, args: &NetworkArgs) -> anyhow::Result<ExitCode> {
     let store = NetworkStore::new(root);
     let mut out = io::stdout().lock();
@@ -124,11 +113,11 @@ pub fn run(root: &Root, args: &NetworkArgs) -> anyhow::Result<ExitCode> {
             });
             let spec = Network {
                 driver: Some(driver.clone()),
-                driver_opts: StringMap(key_values(opts, "option")?),
+                driver_opts: StringMap(super::key_values(opts, "option")?),
                 ipam,
                 internal: *internal,
                 attachable: *attachable,
-                labels: StringMap(key_values(labels, "label")?),
+                labels: StringMap(super::key_values(labels, "label")?),
                 ..Default::default()
             };
             let record = create(root, &store, name, &spec)?;

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -70,17 +69,6 @@ pub enum VolumeCommand {
     },
 }
 
-fn key_values(pairs: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for pair in pairs {
-        let Some((k, v)) = pair.split_once('=') else {
-            bail!("invalid {what} {pair:?}: expected KEY=VALUE");
-        };
-        map.insert(k.to_string(), v.to_string());
-    }
-    Ok(map)
-}
-
 pub fn run(root: &Root, args: &VolumeArgs) -> anyhow::Result<ExitCode> {
     let store = VolumeStore::open(root)?;
     let mut out = io::stdout().lock();
@@ -94,8 +82,8 @@ pub fn run(root: &Root, args: &VolumeArgs) -> anyhow::Result<ExitCode> {
             let volume = store.lock()?.create(
                 name.as_deref(),
                 driver,
-                key_values(opts, "option")?,
-                key_values(labels, "label")?,
+                super::key_values(opts, "option")?,
+                super::key_values(labels, "label")?,
             )?;
             writeln!(out, "{}", volume.name)?;
         }

@@ -39,23 +39,8 @@ pub fn plan_down(desired: &Desired, observed: &Observed, options: &DownOptions) 
     };
 
     let mut plan = Plan::default();
-    let mut orphans: Vec<&ObservedContainer> = observed.containers.iter().filter(|c| c.is_orphan(desired)).collect();
-    orphans.sort_by(|a, b| a.name.cmp(&b.name));
-    if options.remove_orphans {
-        // Orphans may depend on project services, never the reverse: first.
-        let timeout = options.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
-        plan.push_wave(
-            orphans
-                .into_iter()
-                .map(|c| Action::RemoveOrphan {
-                    container: c.name.clone(),
-                    timeout,
-                })
-                .collect(),
-        );
-    } else {
-        plan.orphans_kept = orphans.into_iter().map(|c| c.name.clone()).collect();
-    }
+    // Orphans may depend on project services, never the reverse: first.
+    super::up::plan_orphans(&mut plan, desired, observed, options.remove_orphans, options.timeout);
 
     // Dependents stop before their dependencies (compose `down.go`).
     for wave in graph.stop_waves() {

@@ -83,7 +83,7 @@ pub fn plan_up(desired: &Desired, observed: &Observed, options: &UpOptions) -> R
     }
 
     let mut plan = Plan::default();
-    plan_orphans(&mut plan, desired, observed, options);
+    plan_orphans(&mut plan, desired, observed, options.remove_orphans, options.timeout);
     plan.push_wave(resources(desired, observed, &in_scope)?);
 
     let mut recreated = BTreeSet::new();
@@ -178,11 +178,18 @@ fn recreate_policy(service: &str, targeted: &BTreeSet<String>, options: &UpOptio
 
 /// Orphans (§3.6 `isOrphaned`) are removed first, before anything could
 /// collide with them; without `--remove-orphans` they are only reported.
-fn plan_orphans(plan: &mut Plan, desired: &Desired, observed: &Observed, options: &UpOptions) {
+/// Shared by `plan_down`, where orphans also go first.
+pub(super) fn plan_orphans(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    remove: bool,
+    timeout: Option<Duration>,
+) {
     let mut orphans: Vec<&ObservedContainer> = observed.containers.iter().filter(|c| c.is_orphan(desired)).collect();
     orphans.sort_by(|a, b| a.name.cmp(&b.name));
-    if options.remove_orphans {
-        let timeout = options.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+    if remove {
+        let timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
         plan.push_wave(
             orphans
                 .into_iter()
