@@ -184,3 +184,58 @@ fn other_networks_are_not_visible() {
     assert!(!hosts_a.contains("10.202.4."), "a sees nothing of bd-two:\n{hosts_a}");
     cleanup(&e, &["a", "b"], &["bd-one", "bd-two"]);
 }
+
+#[test]
+fn add_host_and_dns_options_reach_the_container() {
+    let e = network_engine();
+    e.ok(&["network", "create", "--subnet", "10.202.9.0/24", "bd-extra"]);
+    let out = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "bd-extra",
+        "--add-host",
+        "db.test:10.9.9.9",
+        "--add-host",
+        "gw.test:host-gateway",
+        "--dns",
+        "10.0.0.53",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:1",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf",
+    ]);
+    assert!(
+        out.contains("10.9.9.9\tdb.test") || out.contains("10.9.9.9 db.test"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10.202.9.1\tgw.test") || out.contains("10.202.9.1 gw.test"),
+        "{out}"
+    );
+    assert!(out.contains("nameserver 10.0.0.53\n"), "{out}");
+    assert!(out.contains("search example.test\n"), "{out}");
+    assert!(out.contains("options ndots:1\n"), "{out}");
+    let err = e.berth(&[
+        "container",
+        "run",
+        "--rm",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(err.status.code(), Some(0));
+    assert!(
+        support::stderr(&err).contains("host-gateway needs a bridge network"),
+        "{}",
+        support::stderr(&err)
+    );
+    cleanup(&e, &[], &["bd-extra"]);
+    e.assert_no_residue();
+}

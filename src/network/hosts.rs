@@ -152,7 +152,16 @@ fn write_in_place(path: &Path, content: &str) -> Result<(), HostsError> {
 fn write_file(container: &Container, live: &[Container]) -> Result<(), HostsError> {
     let configs: Vec<&ContainerConfig> = live.iter().map(|c| &c.config).collect();
     let (own, peers) = entries(&container.config, &configs);
-    write_in_place(&container.dir.join("hosts"), &render(&own, &peers, &[]))
+    let extra: Vec<HostEntry> = container
+        .config
+        .extra_hosts
+        .iter()
+        .map(|(name, address)| HostEntry {
+            address: *address,
+            names: vec![name.clone()],
+        })
+        .collect();
+    write_in_place(&container.dir.join("hosts"), &render(&own, &peers, &extra))
 }
 
 fn lock(root: &Root) -> Result<nix::fcntl::Flock<std::fs::File>, HostsError> {

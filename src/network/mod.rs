@@ -19,6 +19,7 @@ pub mod hosts;
 pub mod ipam;
 pub mod names;
 pub mod nat;
+pub mod resolv;
 pub mod routes;
 pub mod store;
 

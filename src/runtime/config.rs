@@ -176,6 +176,17 @@ pub struct ContainerConfig {
     /// `-p`: ports published on the host (bridge networks only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PublishedPort>,
+    /// `--add-host NAME:IP`, `host-gateway` already resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<(String, std::net::Ipv4Addr)>,
+    /// `--dns`, `--dns-search`, `--dns-option`: replace the host's values
+    /// in the container's resolv.conf when given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     /// Log rotation: bytes per file (0 = unlimited) and files kept.

@@ -56,6 +56,11 @@ pub struct CreateOptions {
     /// The attachment for a bridge `network`, its address already
     /// allocated by the caller (keeps `build` free of I/O).
     pub network_attachments: Vec<NetworkAttachment>,
+    /// `--add-host NAME:IP` (`host-gateway` is the first bridge gateway).
+    pub add_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
     pub security_opt: Vec<String>,
     pub tty: bool,
     pub interactive: bool,
@@ -182,6 +187,10 @@ pub fn build(
         network,
         networks: options.network_attachments.clone(),
         ports: Vec::new(),
+        extra_hosts: extra_hosts(options)?,
+        dns: options.dns.clone(),
+        dns_search: options.dns_search.clone(),
+        dns_options: options.dns_options.clone(),
         auto_remove: options.auto_remove,
         labels,
         log_max_size,
@@ -311,6 +320,32 @@ fn resources(options: &CreateOptions, devices: &[DeviceNode]) -> Result<Resource
         },
         ..Resources::default()
     })
+}
+
+/// `--add-host NAME:IP`; docker's `host-gateway` is the host as seen from
+/// the container: the gateway of its first bridge network.
+fn extra_hosts(options: &CreateOptions) -> Result<Vec<(String, std::net::Ipv4Addr)>, CreateError> {
+    options
+        .add_hosts
+        .iter()
+        .map(|entry| {
+            let (host, ip) = crate::spec::syntax::hosts::parse_extra_host(entry)
+                .map_err(|e| invalid("add-host", entry, e.message))?;
+            let address = if ip == "host-gateway" {
+                options.network_attachments.first().map(|a| a.gateway).ok_or_else(|| {
+                    invalid(
+                        "add-host",
+                        entry,
+                        "host-gateway needs a bridge network (--network NAME)",
+                    )
+                })?
+            } else {
+                ip.parse()
+                    .map_err(|_| invalid("add-host", entry, "only IPv4 addresses are supported"))?
+            };
+            Ok((host, address))
+        })
+        .collect()
 }
 
 /// `--ulimit nofile=1024:2048` (one value sets both).

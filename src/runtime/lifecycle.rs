@@ -78,7 +78,8 @@ pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, Lifecyc
 /// hosts file is `network::hosts`'s: own lines plus live peers.
 fn write_etc_files(root: &Root, container: &Container) -> Result<(), LifecycleError> {
     let c = &container.config;
-    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = crate::network::resolv::render(&host_resolv, &c.dns, &c.dns_search, &c.dns_options);
     for (name, content) in [("hostname", format!("{}\n", c.hostname)), ("resolv.conf", resolv)] {
         let path = container.dir.join(name);
         fs::write(&path, content).map_err(|e| LifecycleError::Start(format!("writing {}: {e}", path.display())))?;

@@ -83,6 +83,16 @@ pub struct CreateArgs {
     /// `none` (default), `host`, or the name of a bridge network.
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Add a line to /etc/hosts: `NAME:IP` (`host-gateway` = the host).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// A DNS server for the container's resolv.conf (repeatable).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
     /// A static IPv4 address on the --network bridge network.
     #[arg(long)]
     pub ip: Option<String>,
@@ -219,6 +229,10 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
         shm_size: args.shm_size.clone(),
         network: args.network.clone(),
         network_attachments: Vec::new(),
+        add_hosts: args.add_host.clone(),
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
         security_opt: args.security_opt.clone(),
         tty: args.tty,
         interactive: args.interactive,
