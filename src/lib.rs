@@ -6,6 +6,7 @@ pub mod engine;
 pub mod graph;
 pub mod image;
 pub mod network;
+pub mod rfc3339;
 pub mod runtime;
 pub mod spec;
 pub mod store;

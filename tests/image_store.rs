@@ -226,17 +226,29 @@ fn rm_refuses_images_in_use_and_prune_collects() {
     let ls = env.ok(&["ls"]);
     assert!(ls.contains("<none>"), "{ls}");
 
-    // In use (per a container's config.json): refused, by the CLI and the library.
-    let container = env.root.containers_dir().join("c1");
-    fs::create_dir_all(&container).unwrap();
-    fs::write(container.join("config.json"), json!({"image_id": second}).to_string()).unwrap();
+    // In use by a container: refused, by the CLI and the library.
+    let container = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(env.root.path())
+            .arg("container")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "container {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    container(&["create", "--name", "c1", "app:1", "true"]);
     env.ok(&["rm", "app:2"]); // one of two names: untag only
     let out = env.berth(&["rm", "app:1"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
     let err = env.store().remove(&second, false, &|id| id == second).unwrap_err();
     assert!(matches!(err, ImageError::InUse { .. }), "{err}");
-    fs::remove_dir_all(&container).unwrap();
+    container(&["rm", "c1"]);
 
     let blobs = env.root.blobs_dir().join("sha256");
     let before = (env.count(&blobs), env.count(&env.root.snapshots_dir()));

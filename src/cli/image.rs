@@ -10,7 +10,8 @@ use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::image::reference::{familiar, split_tagged};
-use crate::image::{human_size, images_in_use, parse_rfc3339, ImageStore, ImageSummary};
+use crate::image::{human_size, parse_rfc3339, ImageStore, ImageSummary};
+use crate::runtime::container::images_in_use;
 use crate::store::Root;
 
 #[derive(Debug, clap::Args)]
@@ -164,7 +165,7 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Rm { force, images } => {
-            let in_use = images_in_use(root);
+            let in_use = images_in_use(root)?;
             let mut failed = false;
             for image in images {
                 match store.remove(image, *force, &|id| in_use.contains(id)) {
@@ -209,7 +210,7 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
             if !force && !confirm(*all)? {
                 return Ok(ExitCode::SUCCESS);
             }
-            let in_use = images_in_use(root);
+            let in_use = images_in_use(root)?;
             let lines = store.prune_with(*all, &|id| in_use.contains(id))?;
             let (total, deleted) = lines.split_last().map_or((None, &[][..]), |(t, d)| (Some(t), d));
             if !deleted.is_empty() {

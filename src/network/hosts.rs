@@ -190,6 +190,11 @@ fn refresh_unlocked(live: &[Container], network: &str) -> Result<(), HostsError>
 /// its state: at create and just before a start, so the command finds its
 /// peers from its first instruction.
 pub fn write_own(root: &Root, container: &Container) -> Result<(), HostsError> {
+    // Without a bridge network there are no peers: skip the lock and the
+    // scan of every container (this runs on every start).
+    if container.config.networks.is_empty() {
+        return write_file(container, &[]);
+    }
     let _lock = lock(root)?;
     write_file(container, &live_containers(root)?)
 }

@@ -171,6 +171,12 @@ pub fn list(root: &Root) -> Result<Vec<Container>, ContainerError> {
     Ok(containers)
 }
 
+/// The image ids containers in this root were created from: images
+/// `image rm`/`prune` must keep.
+pub fn images_in_use(root: &Root) -> Result<std::collections::BTreeSet<String>, ContainerError> {
+    Ok(list(root)?.into_iter().map(|c| c.config.image_id).collect())
+}
+
 /// Finds a container by name, full id or unique id prefix.
 pub fn find(root: &Root, reference: &str) -> Result<Container, ContainerError> {
     let all = list(root)?;
@@ -231,71 +237,11 @@ pub fn default_name(id: &str) -> String {
     )
 }
 
-/// RFC 3339 UTC with nanoseconds, as docker prints times.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(std::time::SystemTime::now())
-}
-
-pub fn format_rfc3339(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Parses the RFC 3339 form [`format_rfc3339`] writes (and whole seconds).
-pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
-    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>());
-    let (h, mi, sec) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    let nanos: u32 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
-    Some(std::time::UNIX_EPOCH + std::time::Duration::new(u64::try_from(secs).ok()?, nanos))
-}
+pub use crate::rfc3339::{format as format_rfc3339, now as now_rfc3339, parse as parse_rfc3339};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_round_trips() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_764_000_000, 123_456_789);
-        let s = format_rfc3339(t);
-        assert_eq!(s, "2025-11-24T16:00:00.123456789Z");
-        assert_eq!(parse_rfc3339(&s), Some(t));
-        assert_eq!(format_rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
-    }
 
     #[test]
     fn ids_and_names() {
