@@ -1,5 +1,6 @@
 //! berth: a compose-style container orchestrator with its own runtime.
 
+pub mod build;
 pub mod cli;
 pub mod devices;
 pub mod engine;

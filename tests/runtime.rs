@@ -428,6 +428,65 @@ fn every_setup_step_failure_cleans_up() {
     }
 }
 
+/// Runs `berth --root R ARGS` (one shell string) in a terminal, through
+/// script(1).
+fn in_terminal(e: &Engine, args: &str) -> std::process::Output {
+    let command = format!(
+        "{} --root {} {args}",
+        env!("CARGO_BIN_EXE_berth"),
+        e.root.path().display()
+    );
+    std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exec_tty_comes_from_the_containers_devpts() {
+    let e = Engine::new();
+    e.ok(&["container", "run", "-d", "--name", "box", "busybox", "sleep", "100"]);
+    // Without -i the outer terminal is not raw: each line ends "\r\r\n".
+    let lines = |out: &std::process::Output| stdout(out).replace('\r', "");
+    let out = in_terminal(&e, "container exec -t box sh -c 'tty; test -t 0 && echo tty0; exit 5'");
+    assert_eq!(lines(&out), "/dev/pts/0\ntty0\n");
+    assert_eq!(out.status.code(), Some(5));
+    // A non-root user owns its terminal (runc's fixStdioPermissions).
+    let out = in_terminal(&e, "container exec -t -u 1000 box sh -c 'stat -c %u $(tty)'");
+    assert_eq!(lines(&out), "1000\n");
+    // Without -t there is no terminal inside.
+    let out = e.berth(&["container", "exec", "box", "sh", "-c", "tty || true"]);
+    assert_eq!(stdout(&out), "not a tty\n");
+    e.ok(&["container", "rm", "-f", "box"]);
+    e.assert_no_residue();
+}
+
+#[test]
+fn privileged_sees_the_host_devices() {
+    let e = Engine::new();
+    let Some(device) = ["kmsg", "loop-control", "fuse"]
+        .into_iter()
+        .find(|d| std::path::Path::new("/dev").join(d).exists())
+    else {
+        panic!("this host has none of /dev/kmsg, /dev/loop-control, /dev/fuse");
+    };
+    let check = format!("test -c /dev/{device} && echo present || echo absent; readlink /dev/ptmx");
+    let out = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        &check,
+    ]);
+    assert_eq!(out, "present\npts/ptmx\n");
+    let out = e.ok(&["container", "run", "--rm", "busybox", "sh", "-c", &check]);
+    assert_eq!(out, "absent\npts/ptmx\n");
+    e.assert_no_residue();
+}
+
 fn berth_with_stdin(e: &Engine, args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -454,17 +513,14 @@ fn interactive_stdin_tty_and_attach() {
     assert_eq!(stdout(&out), "line one\nline two\n");
     assert_eq!(out.status.code(), Some(4));
 
-    // A real terminal, through script(1): the container gets a tty.
-    let command = format!(
-        "{} --root {} container run --rm -t busybox sh -c 'test -t 0 && test -t 1 && echo both-tty; exit 6'",
-        env!("CARGO_BIN_EXE_berth"),
-        e.root.path().display()
+    // A real terminal, through script(1): the container gets a tty from
+    // its own devpts, so tty(1) can name it.
+    let out = in_terminal(
+        &e,
+        "container run --rm -t busybox sh -c 'tty; test -t 0 && test -t 1 && echo both-tty; exit 6'",
     );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .output()
-        .unwrap();
     assert!(stdout(&out).contains("both-tty"), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("/dev/pts/0\r\n"), "{:?}", stdout(&out));
     assert_eq!(out.status.code(), Some(6));
 
     // Attaching later to a detached, interactive container.

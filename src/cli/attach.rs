@@ -1,14 +1,14 @@
 //! The client side of attach: forwards the terminal's stdin to the
 //! container and its output back, in raw mode for a tty.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
 use crate::runtime::attach::{AttachClient, FrameKind};
+use crate::runtime::console::RawMode;
 use crate::runtime::container::Container;
 use crate::runtime::lifecycle;
 
@@ -46,43 +46,8 @@ pub fn take_forwarded_signal() -> Option<nix::sys::signal::Signal> {
     (n != 0).then(|| nix::sys::signal::Signal::try_from(n).ok()).flatten()
 }
 
-/// Restores the terminal when dropped.
-struct RawMode {
-    saved: Termios,
-}
-
-impl RawMode {
-    fn enter() -> Option<RawMode> {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return None;
-        }
-        let saved = tcgetattr(stdin.as_fd()).ok()?;
-        let mut raw = saved.clone();
-        cfmakeraw(&mut raw);
-        tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
-        Some(RawMode { saved })
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
-    }
-}
-
 fn window_size() -> Option<[u8; 4]> {
-    let mut size: libc::winsize = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ into a live winsize.
-    let rc = unsafe { libc::ioctl(std::io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
-    if rc != 0 || size.ws_row == 0 {
-        return None;
-    }
+    let size = crate::runtime::console::window_size(std::io::stdout().as_raw_fd())?;
     let [r0, r1] = size.ws_row.to_be_bytes();
     let [c0, c1] = size.ws_col.to_be_bytes();
     Some([r0, r1, c0, c1])

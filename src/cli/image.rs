@@ -91,6 +91,8 @@ pub enum ImageCommand {
     },
     /// Pull an image from a registry.
     Pull(super::registry::PullArgs),
+    /// Build an image from a Dockerfile.
+    Build(super::build::BuildArgs),
     /// Remove dangling images and unreferenced layers.
     Prune {
         /// Do not prompt for confirmation.
@@ -106,6 +108,9 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
     if let ImageCommand::Pull(pull) = &args.command {
         // Before the stdout lock below: pull reports from its download threads.
         return super::registry::pull(root, pull);
+    }
+    if let ImageCommand::Build(build) = &args.command {
+        return super::build::run(root, build);
     }
     let store = ImageStore::open(root)?;
     let mut out = io::stdout().lock();
@@ -205,7 +210,7 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Tag { source, target } => store.tag(source, target)?,
-        ImageCommand::Pull(_) => {} // handled above
+        ImageCommand::Pull(_) | ImageCommand::Build(_) => {} // handled above
         ImageCommand::Prune { force, all } => {
             if !force && !confirm(*all)? {
                 return Ok(ExitCode::SUCCESS);

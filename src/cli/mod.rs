@@ -4,8 +4,11 @@
 //! add `up`, `down`, `container …` and the rest.
 
 mod attach;
+mod build;
+mod compose;
 mod config;
 mod container;
+mod engine;
 
 mod image;
 mod network;
@@ -72,6 +75,42 @@ pub enum LogLevel {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create and start the project's containers (converge on the file).
+    Up(compose::UpArgs),
+    /// Stop and remove the project's containers and networks.
+    Down(compose::DownArgs),
+    /// List the project's containers.
+    Ps(compose::PsArgs),
+    /// Show the project's logs.
+    Logs(compose::LogsArgs),
+    /// List projects.
+    Ls(compose::LsArgs),
+    /// Start the services' existing containers.
+    Start(compose::ServicesArgs),
+    /// Stop the services' containers.
+    Stop(compose::StopArgs),
+    /// Restart the services' containers.
+    Restart(compose::StopArgs),
+    /// Send a signal to the services' containers.
+    Kill(compose::KillArgs),
+    /// Remove the services' stopped containers.
+    Rm(compose::RmArgs),
+    /// Pause the services' containers.
+    Pause(compose::ServicesArgs),
+    /// Unpause the services' containers.
+    Unpause(compose::ServicesArgs),
+    /// Run a command in a service's running container.
+    Exec(compose::ExecArgs),
+    /// Print where a service's port is published.
+    Port(compose::PortArgs),
+    /// Show the processes of the services' containers.
+    Top(compose::ServicesArgs),
+    /// List the images the project's containers use.
+    Images(compose::ServicesArgs),
+    /// Build the images of services with a `build:` section.
+    Build(compose::BuildArgs),
+    /// Pull the services' images.
+    Pull(compose::PullArgs),
     /// Parse, resolve and render the compose file in canonical form.
     Config(config::ConfigArgs),
     /// Manage images.
@@ -91,6 +130,8 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Log out from a registry.
     Logout(registry::LogoutArgs),
+    /// Run the engine daemon (the CLI starts one when needed), or stop it.
+    Engine(engine::EngineArgs),
     /// Show the berth version.
     Version,
     /// The per-container monitor (started by berth itself).
@@ -126,6 +167,24 @@ pub fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
+        Command::Up(args) => compose::up(cli, args),
+        Command::Down(args) => compose::down(cli, args),
+        Command::Ps(args) => compose::ps(cli, args),
+        Command::Logs(args) => compose::logs(cli, args),
+        Command::Ls(args) => compose::ls(cli, args),
+        Command::Start(args) => compose::start(cli, args),
+        Command::Stop(args) => compose::stop(cli, args),
+        Command::Restart(args) => compose::restart(cli, args),
+        Command::Kill(args) => compose::kill(cli, args),
+        Command::Rm(args) => compose::rm(cli, args),
+        Command::Pause(args) => compose::pause(cli, args),
+        Command::Unpause(args) => compose::unpause(cli, args),
+        Command::Exec(args) => compose::exec(cli, args),
+        Command::Port(args) => compose::port(cli, args),
+        Command::Top(args) => compose::top(cli, args),
+        Command::Images(args) => compose::images(cli, args),
+        Command::Build(args) => compose::build(cli, args),
+        Command::Pull(args) => compose::pull(cli, args),
         Command::Config(args) => config::run(cli, args),
         Command::Image(args) => image::run(&crate::store::Root::new(&cli.root), args),
         Command::Completion { shell } => {
@@ -139,6 +198,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor { dir, attach } => Ok(run_monitor(&cli.root, dir, *attach)),
         Command::Login(args) => registry::login(&crate::store::Root::new(&cli.root), args),
         Command::Logout(args) => registry::logout(args),
+        Command::Engine(args) => engine::run(&crate::store::Root::new(&cli.root), args),
         Command::Version => {
             writeln!(std::io::stdout(), "berth version {}", env!("CARGO_PKG_VERSION"))?;
             Ok(ExitCode::SUCCESS)

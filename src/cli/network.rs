@@ -11,7 +11,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::network::ipam::Owner;
-use crate::network::{bridge, host_routes, veth_name, NetworkRecord, NetworkRequest, NetworkStore, SubnetPolicy};
+use crate::network::{NetworkRecord, NetworkStore};
 use crate::runtime::config::NetworkAttachment;
 use crate::spec::model::forms::StringMap;
 use crate::spec::model::resources::{Ipam, IpamPool, Network};
@@ -196,33 +196,12 @@ pub fn run(root: &Root, args: &NetworkArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records the network, then makes its bridge; a failed bridge removes the
-/// record again (the bridge setup undoes its own steps).
-fn create(root: &Root, store: &NetworkStore, name: &str, spec: &Network) -> anyhow::Result<NetworkRecord> {
-    let routes = host_routes()?;
-    let request = NetworkRequest {
-        name,
-        spec,
-        external: true,
-    };
-    let record = store.create(&request, &SubnetPolicy::default(), &routes)?;
-    if let Err(e) = bridge::setup(root, &record) {
-        let _ = store.remove(name);
-        return Err(e.into());
-    }
-    Ok(record)
+fn create(root: &Root, _store: &NetworkStore, name: &str, spec: &Network) -> anyhow::Result<NetworkRecord> {
+    Ok(crate::network::provision::create_network(root, name, spec, true)?)
 }
 
-/// Forgets the network (refused while containers hold addresses on it),
-/// then tears its bridge and NAT down, reporting every failure.
-fn remove(root: &Root, store: &NetworkStore, name: &str) -> anyhow::Result<()> {
-    let record = store.remove(name)?;
-    let errors = bridge::teardown(root, &record);
-    if !errors.is_empty() {
-        let text: Vec<String> = errors.iter().map(|e| format!("{:#}", anyhow::anyhow!("{e}"))).collect();
-        bail!("network {name:?} removed, but its cleanup failed: {}", text.join("; "));
-    }
-    Ok(())
+fn remove(root: &Root, _store: &NetworkStore, name: &str) -> anyhow::Result<()> {
+    Ok(crate::network::provision::remove_network(root, name)?)
 }
 
 /// docker's shape, trimmed to what berth has.
@@ -263,7 +242,7 @@ fn inspect(r: &NetworkRecord) -> serde_json::Value {
 /// Allocates the address of a new container on `network` (`ip` if given)
 /// and describes the attachment; the caller releases it if the container
 /// is not created after all.
-pub(super) fn attach_new_container(
+pub(crate) fn attach_new_container(
     root: &Root,
     network: &str,
     ip: Option<&str>,
@@ -273,18 +252,7 @@ pub(super) fn attach_new_container(
     let requested = ip
         .map(|ip| ip.parse::<Ipv4Addr>().with_context(|| format!("invalid --ip {ip:?}")))
         .transpose()?;
-    let store = NetworkStore::new(root);
-    let record = store.get(network)?;
-    let address = store.allocate_address(network, owner, requested)?;
-    Ok(NetworkAttachment {
-        network: network.to_string(),
-        bridge: record.bridge,
-        address,
-        prefix: record.addressing.subnet.prefix(),
-        gateway: record.addressing.gateway,
-        aliases: aliases.to_vec(),
-        veth_host: veth_name(&owner.container_id, 0),
-        mtu: record.mtu,
-        internal: record.internal,
-    })
+    Ok(crate::network::provision::attach_new_container(
+        root, network, requested, aliases, owner, 0,
+    )?)
 }

@@ -172,31 +172,10 @@ fn inspect(store: &VolumeStore, v: &Volume) -> serde_json::Value {
     })
 }
 
-/// Looks up (or creates) the volumes a container needs; anonymous ones
-/// are new, and their names come back so a failed create can remove them.
+/// See [`LockedVolumes::resolve_for_container`].
 pub(super) fn resolve_for_container(
     volumes: &LockedVolumes<'_>,
     requests: &[VolumeRequest],
 ) -> anyhow::Result<(BTreeMap<VolumeRequest, VolumeSource>, Vec<String>)> {
-    let mut sources = BTreeMap::new();
-    let mut anonymous = Vec::new();
-    let mut resolve = |request: &VolumeRequest| -> anyhow::Result<()> {
-        let volume = match request {
-            VolumeRequest::Named(name) => volumes.get_or_create(name)?,
-            VolumeRequest::Anonymous { .. } => {
-                let volume = volumes.create_anonymous()?;
-                anonymous.push(volume.name.clone());
-                volume
-            }
-        };
-        sources.insert(request.clone(), volumes.source(&volume)?);
-        Ok(())
-    };
-    if let Err(e) = requests.iter().try_for_each(&mut resolve) {
-        for name in &anonymous {
-            let _ = volumes.remove(name, true);
-        }
-        return Err(e);
-    }
-    Ok((sources, anonymous))
+    Ok(volumes.resolve_for_container(requests)?)
 }

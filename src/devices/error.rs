@@ -96,4 +96,6 @@ pub enum DeviceError {
     Cdi { service: String, source: CdiError },
     #[error("service {service:?}: {source}")]
     Nvidia { service: String, source: NvidiaError },
+    #[error("service {service:?}: its devices need {what}, which berth does not support")]
+    Unsupported { service: String, what: String },
 }

@@ -5,7 +5,7 @@
 //! `<root>/etc/cdi`, device nodes are found under `<root>/dev` and their
 //! type and numbers come from an injected [`NodeStat`], so the decisions are
 //! tested on fake trees without root and without a GPU. The runtime applies
-//! the resulting [`Applied`] edits at create time.
+//! the resulting [`Applied`] edits at create time ([`apply_to_config`]).
 //!
 //! - [`cdi`]: the CDI spec format, a registry over spec directories, and the
 //!   merge of container edits with conflict detection.
@@ -13,9 +13,16 @@
 //!   `nvidia-ctk cdi generate` would have written).
 //! - [`request`]: compose `gpus:`, device reservations and CDI `devices:`
 //!   entries turned into a [`request::Resolved`] plan, then into edits.
+//! - [`inject`]: the entry points the engine and the CLI call
+//!   ([`edits_for_service`]) and the merge of edits into a container's
+//!   configuration ([`apply_to_config`]).
+//! - [`gpus_flag`]: docker's `--gpus` syntax as a device request.
 
 pub mod cdi;
 mod error;
+pub mod gpus_flag;
+pub mod host_nodes;
+pub mod inject;
 pub mod nvidia;
 pub mod request;
 
@@ -23,6 +30,8 @@ use std::path::Path;
 
 pub use cdi::edits::{Applied, AppliedMount, Hook, HookStage};
 pub use error::{CdiError, DeviceError, NvidiaError};
+pub use gpus_flag::{parse_gpus_flag, GpusFlagError};
+pub use inject::{apply_to_config, device_root, edits_for_requests, edits_for_service, DEVICE_ROOT_ENV};
 
 /// What `stat` says about a device node: its type (`'c'`, `'b'`, `'p'`)
 /// and numbers.

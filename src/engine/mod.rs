@@ -3,4 +3,17 @@
 //! [`plan`] is the pure half: it compares what the project asks for with
 //! what exists and returns ordered actions, without touching the kernel.
 
+pub mod api;
+pub mod apply;
+pub mod daemon;
+pub mod health;
+pub mod labels;
+pub mod observe;
 pub mod plan;
+pub mod project;
+pub mod recovery;
+pub mod restart;
+pub mod routes;
+pub mod server;
+pub mod supervisor;
+pub mod translate;

@@ -14,6 +14,7 @@ mod archive;
 mod blobs;
 mod changes;
 mod commit;
+mod draft;
 
 pub mod digest;
 mod import;
@@ -35,6 +36,7 @@ use std::path::PathBuf;
 
 pub use blobs::BlobStore;
 pub use changes::apply_changes;
+pub use draft::{ImageDraft, LayerRef};
 pub use pack::write_rootfs_tar;
 
 pub use digest::Digest;

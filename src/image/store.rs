@@ -33,6 +33,26 @@ pub struct ResolvedImage {
     pub layers: Vec<PathBuf>,
 }
 
+impl ResolvedImage {
+    /// What the runtime needs of the image to create a container from it;
+    /// `reference` names it when it has no tag.
+    pub fn runtime_info(&self, reference: &str) -> crate::runtime::create::ImageInfo {
+        let config = self.config.config().clone().unwrap_or_default();
+        crate::runtime::create::ImageInfo {
+            id: self.id.clone(),
+            name: self.name.clone().unwrap_or_else(|| reference.to_string()),
+            layers: self.layers.clone(),
+            entrypoint: config.entrypoint().clone().unwrap_or_default(),
+            cmd: config.cmd().clone().unwrap_or_default(),
+            env: config.env().clone().unwrap_or_default(),
+            working_dir: config.working_dir().clone(),
+            user: config.user().clone(),
+            stop_signal: config.stop_signal().clone(),
+            volumes: config.volumes().clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// One line of `berth image ls`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImageSummary {

@@ -194,9 +194,10 @@ fn open_inside(config: &ContainerConfig, netns: &Netns) -> Result<Netlink, Endpo
 }
 
 /// Deletes the host ends of the container's veths (gone already when its
-/// namespace died: not found is fine) and releases its addresses. Best
-/// effort; returns what failed, as text for the caller's log.
-pub fn detach(root: &Root, config: &ContainerConfig) -> Vec<String> {
+/// namespace died: not found is fine). The addresses stay the container's
+/// until it is removed, so that it gets them back when it starts again
+/// while others may have joined since. Best effort; returns what failed.
+pub fn detach_links(config: &ContainerConfig) -> Vec<String> {
     let mut errors = Vec::new();
     if config.networks.is_empty() {
         return errors;
@@ -212,6 +213,13 @@ pub fn detach(root: &Root, config: &ContainerConfig) -> Vec<String> {
         }
         Err(e) => errors.push(format!("opening netlink: {e}")),
     }
+    errors
+}
+
+/// [`detach_links`], then releases the container's addresses (removal).
+/// Best effort; returns what failed, as text for the caller's log.
+pub fn detach(root: &Root, config: &ContainerConfig) -> Vec<String> {
+    let mut errors = detach_links(config);
     let store = NetworkStore::new(root);
     for a in &config.networks {
         match store.release_address(&a.network, &config.id) {

@@ -9,6 +9,7 @@
 //!   container gets.
 //! - `names`: kernel-sized bridge and veth names.
 //! - `nat`: the root's nftables table (masquerade per network).
+//! - `provision`: making, removing and joining networks (record + bridge).
 //! - `routes`: the host's routes, which automatic subnets avoid.
 //! - `store`: `<root>/networks/<name>.json`, written under a lock.
 
@@ -19,6 +20,7 @@ pub mod hosts;
 pub mod ipam;
 pub mod names;
 pub mod nat;
+pub mod provision;
 pub mod resolv;
 pub mod routes;
 pub mod store;

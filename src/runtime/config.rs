@@ -56,6 +56,79 @@ pub struct DeviceNode {
     pub access: String,
 }
 
+/// When an OCI hook runs (runtime-spec `config.md#posix-platform-hooks`);
+/// `runtime::hooks` documents where each stage runs in berth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HookStage {
+    /// Deprecated in the runtime spec; runs with `createRuntime`.
+    Prestart,
+    /// In the runtime's namespaces once the container process exists.
+    CreateRuntime,
+    /// In the container's mount namespace before `pivot_root`, where the
+    /// host's binaries are still reachable (`nvidia-cdi-hook` runs here).
+    CreateContainer,
+    /// In the container, after `pivot_root`, just before the command.
+    StartContainer,
+    /// In the runtime's namespaces once the command runs; failure warns.
+    Poststart,
+    /// In the runtime's namespaces once the container is gone; failure warns.
+    Poststop,
+}
+
+impl HookStage {
+    /// From the OCI (and CDI `hookName`) spelling.
+    pub fn from_name(name: &str) -> Option<HookStage> {
+        Some(match name {
+            "prestart" => HookStage::Prestart,
+            "createRuntime" => HookStage::CreateRuntime,
+            "createContainer" => HookStage::CreateContainer,
+            "startContainer" => HookStage::StartContainer,
+            "poststart" => HookStage::Poststart,
+            "poststop" => HookStage::Poststop,
+            _ => return None,
+        })
+    }
+
+    /// The OCI spelling, as in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookStage::Prestart => "prestart",
+            HookStage::CreateRuntime => "createRuntime",
+            HookStage::CreateContainer => "createContainer",
+            HookStage::StartContainer => "startContainer",
+            HookStage::Poststart => "poststart",
+            HookStage::Poststop => "poststop",
+        }
+    }
+}
+
+impl std::fmt::Display for HookStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An OCI hook: a host program run at one lifecycle point with the
+/// container's state JSON on stdin (CDI `hooks`, NVIDIA's
+/// `nvidia-cdi-hook`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    pub stage: HookStage,
+    /// Absolute path of the program.
+    pub path: String,
+    /// The whole argv, `argv[0]` included (as in the runtime spec); empty
+    /// means just the path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The hook's entire environment (`NAME=VALUE`): nothing is inherited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Seconds before the hook is killed and the start fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rlimit {
     /// `nofile`, `nproc`, … as in `--ulimit`.
@@ -193,6 +266,42 @@ pub struct ContainerConfig {
     pub log_max_size: u64,
     pub log_max_files: u32,
     pub created: String,
+    /// OCI hooks (from CDI device specs), run by `runtime::hooks`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<Hook>,
+    /// Run by the engine; `None` when there is none (or it is disabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+}
+
+/// A healthcheck run by the engine through `exec` (docker's
+/// `Config.Healthcheck`); durations in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthConfig {
+    /// `["CMD", …]` or `["CMD-SHELL", cmd]`.
+    pub test: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub start_period_ms: u64,
+    pub start_interval_ms: u64,
+    pub retries: u32,
+}
+
+/// What the engine does when the container exits (docker's
+/// `HostConfig.RestartPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    /// At most `max_retries` restarts (0: unlimited).
+    OnFailure {
+        max_retries: u32,
+    },
 }
 
 /// Lifecycle states, as docker names them.

@@ -86,7 +86,10 @@ impl Container {
     /// Creates the directory and writes config and state; the caller has
     /// checked the name is free (under the containers lock).
     pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, ContainerError> {
-        let dir = root.containers_dir().join(&config.id);
+        // Made under a hidden name and renamed into place once complete, so
+        // that a create killed part way is never listed (the engine's
+        // recovery removes the leftover).
+        let dir = root.containers_dir().join(format!(".{}.creating", config.id));
         for d in [dir.clone(), dir.join("work"), dir.join("rootfs")] {
             crate::store::create_private_dir(&d).map_err(io_error(&d))?;
         }
@@ -106,7 +109,21 @@ impl Container {
         })?;
         write_atomic(&path, &bytes).map_err(io_error(&path))?;
         container.save_state(&ContainerState::created())?;
-        Ok(container)
+        let done = root.containers_dir().join(&container.config.id);
+        fs::rename(&container.dir, &done).map_err(io_error(&done))?;
+        Ok(Container {
+            dir: done,
+            config: container.config,
+        })
+    }
+
+    /// Takes the container out of the list at once (a rename), so that a
+    /// removal killed part way leaves no half container behind: only a
+    /// hidden directory that [`remove_hidden`] or recovery deletes.
+    pub fn hide(&self, root: &Root) -> Result<PathBuf, ContainerError> {
+        let hidden = root.containers_dir().join(format!(".{}.removing", self.config.id));
+        fs::rename(&self.dir, &hidden).map_err(io_error(&hidden))?;
+        Ok(hidden)
     }
 
     pub fn open(dir: &Path) -> Result<Container, ContainerError> {
@@ -162,7 +179,10 @@ pub fn list(root: &Root) -> Result<Vec<Container>, ContainerError> {
     };
     let mut containers = Vec::new();
     for entry in entries.flatten() {
-        // A directory without config is a create that never finished.
+        // Hidden: a create or removal in progress (or killed part way).
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         if let Ok(c) = Container::open(&entry.path()) {
             containers.push(c);
         }

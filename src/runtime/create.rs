@@ -196,6 +196,9 @@ pub fn build(
         log_max_size,
         log_max_files,
         created: created.to_string(),
+        hooks: Vec::new(),
+        healthcheck: None,
+        restart: Default::default(),
     })
 }
 

@@ -14,7 +14,7 @@ use super::cgroups::Cgroup;
 use super::config::Status;
 use super::container::Container;
 use super::lifecycle::LifecycleError;
-use super::{caps, init, seccomp, user};
+use super::{caps, console, init, seccomp, user};
 use crate::store::Root;
 
 #[derive(Debug, Clone, Default)]
@@ -24,6 +24,10 @@ pub struct ExecOptions {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub privileged: bool,
+    /// `-t`: a pty from the container's devpts, relayed to this terminal.
+    pub tty: bool,
+    /// `-i`: forward stdin (with `-t`; without, stdin is inherited).
+    pub interactive: bool,
 }
 
 /// Namespaces to join, mount last: the others are looked up through
@@ -82,6 +86,17 @@ pub fn exec(root: &Root, container: &Container, options: &ExecOptions) -> Result
         config.capabilities.clone()
     };
 
+    // Loaded here, on the host: after joining the container's mount
+    // namespace, paths (a profile file, the cache) would resolve inside it.
+    let filter = match config.privileged || options.privileged {
+        true => None,
+        false => seccomp::compile_cached(&(&config.seccomp).into(), &caps_set, &seccomp::cache_dir(root.path()))
+            .map_err(|e| LifecycleError::Start(format!("seccomp: {e}")))?,
+    };
+    let console = match options.tty {
+        true => Some(console::socket_pair().map_err(|e| LifecycleError::Start(format!("console socket: {e}")))?),
+        false => None,
+    };
     // SAFETY: the CLI is single-threaded (no runtime threads are started
     // before exec), so the child may continue in Rust.
     match unsafe { fork() }.map_err(|e| LifecycleError::Start(format!("fork: {e}")))? {
@@ -95,6 +110,8 @@ pub fn exec(root: &Root, container: &Container, options: &ExecOptions) -> Result
                 &caps_set,
                 config,
                 options,
+                console.map(|(_, theirs)| theirs),
+                filter.as_ref(),
             ) {
                 Ok(code) => code,
                 Err(message) => {
@@ -104,7 +121,17 @@ pub fn exec(root: &Root, container: &Container, options: &ExecOptions) -> Result
             };
             std::process::exit(code)
         }
-        ForkResult::Parent { child } => Ok(wait_code(child)),
+        ForkResult::Parent { child } => {
+            if let Some((ours, theirs)) = console {
+                drop(theirs);
+                // No master: the child failed before allocating it (and
+                // said why on stderr).
+                if let Ok(Some(master)) = console::recv_fd(&ours) {
+                    console::relay(&master, options.interactive);
+                }
+            }
+            Ok(wait_code(child))
+        }
     }
 }
 
@@ -130,6 +157,8 @@ fn enter_and_exec(
     caps_set: &[String],
     config: &super::config::ContainerConfig,
     options: &ExecOptions,
+    console: Option<std::os::fd::OwnedFd>,
+    filter: Option<&seccomp::CompiledFilter>,
 ) -> Result<i32, String> {
     if let Some(cg) = cgroup {
         cg.add_task(std::process::id() as i32)
@@ -138,29 +167,45 @@ fn enter_and_exec(
     for (file, flag) in namespaces {
         setns(file, *flag).map_err(|e| format!("joining namespace {flag:?}: {e}"))?;
     }
+    // In the container's mount namespace now: its /dev/pts is the
+    // container's devpts instance, so `tty` inside can name the pty.
+    let pty = match &console {
+        Some(socket) => {
+            let pty = console::allocate(Path::new("/dev/pts")).map_err(|e| format!("allocating a pty: {e}"))?;
+            nix::unistd::fchown(&pty.slave, Some(nix::unistd::Uid::from_raw(identity.uid)), None)
+                .map_err(|e| format!("chown of the pty: {e}"))?;
+            console::send_fd(socket, std::os::fd::AsFd::as_fd(&pty.master))
+                .map_err(|e| format!("sending the pty: {e}"))?;
+            Some(pty.slave)
+        }
+        None => None,
+    };
+    drop(console);
     // The pid namespace applies to children: fork once more.
     // SAFETY: still single-threaded.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
-        ForkResult::Parent { child } => return Ok(wait_code(child)),
+        ForkResult::Parent { child } => {
+            // The relay sees EIO once the command's side is all closed.
+            drop(pty);
+            return Ok(wait_code(child));
+        }
         ForkResult::Child => {}
     }
+    if let Some(slave) = &pty {
+        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        console::make_controlling(slave).map_err(|e| format!("setting the controlling terminal: {e}"))?;
+    }
+    drop(pty);
     let program = init::find_program(Path::new("/"), &options.args, env)?;
     nix::unistd::chdir(workdir).map_err(|e| format!("chdir to {workdir}: {e}"))?;
     init::close_other_fds(-1);
     if config.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("setting no_new_privs: {e}"))?;
     }
-    let mode = match &config.seccomp {
-        super::config::Seccomp::Default => seccomp::SeccompMode::DockerDefault,
-        super::config::Seccomp::Unconfined => seccomp::SeccompMode::Unconfined,
-        super::config::Seccomp::Profile(p) => seccomp::SeccompMode::Profile(p.clone()),
-    };
-    if !(config.privileged || options.privileged) {
-        if let Some(filter) = seccomp::compile(&mode, caps_set).map_err(|e| format!("seccomp: {e}"))? {
-            filter
-                .install()
-                .map_err(|e| format!("installing seccomp filter: {e}"))?;
-        }
+    if let Some(filter) = filter {
+        filter
+            .install()
+            .map_err(|e| format!("installing seccomp filter: {e}"))?;
     }
     let set = caps_set.iter().cloned().collect();
     caps::drop_bounding(&set).map_err(|e| e.to_string())?;

@@ -19,21 +19,37 @@ use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{execve, fork, setresgid, setresuid, ForkResult, Gid, Pid, Uid};
 
-use super::config::{ContainerConfig, NetworkMode};
+use super::config::{ContainerConfig, HookStage, NetworkMode};
+use super::hooks;
 use super::rootfs::{self, cstring};
 use super::seccomp;
 use super::user;
 
-/// File descriptors the child gets from the monitor.
+/// What the child gets from the monitor: descriptors, and the seccomp
+/// filter (compiled or loaded from the cache by the monitor; `None` for
+/// privileged or unconfined containers).
 pub struct ChildFds {
     /// Closed by the monitor once the child is in its cgroup.
     pub go: OwnedFd,
     /// CLOEXEC: closes silently on a successful exec; carries the error
     /// text otherwise.
     pub error: OwnedFd,
-    pub stdin: Option<OwnedFd>,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub stdio: ChildStdio,
+    pub seccomp: Option<seccomp::CompiledFilter>,
+}
+
+/// The container's stdio, as the monitor hands it over.
+pub enum ChildStdio {
+    /// Pipes from the monitor (no stdin: `/dev/null`).
+    Pipes {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// `-t`: the init allocates a pty from the container's own devpts once
+    /// it is mounted, and sends the master back over this socket
+    /// (`super::console`).
+    Console(OwnedFd),
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -44,11 +60,10 @@ pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
     let ChildFds {
         go,
         error,
-        stdin,
-        stdout,
-        stderr,
+        stdio,
+        seccomp,
     } = fds;
-    let message = match setup_and_exec(config, dir, go, error.as_raw_fd(), stdin, stdout, stderr) {
+    let message = match setup_and_exec(config, dir, go, error.as_raw_fd(), stdio, seccomp) {
         Ok(never) => match never {},
         Err(message) => message,
     };
@@ -64,26 +79,20 @@ fn setup_and_exec(
     dir: &Path,
     go: OwnedFd,
     error_fd: RawFd,
-    stdin: Option<OwnedFd>,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdio: ChildStdio,
+    filter: Option<seccomp::CompiledFilter>,
 ) -> Result<Never, String> {
     // Wait until the monitor has put us in the cgroup (EOF on `go`).
     let mut buf = [0u8; 1];
     let _ = fs::File::from(go).read(&mut buf);
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-    redirect_stdio(stdin, &stdout, &stderr)?;
-    drop((stdout, stderr));
-    if config.tty {
-        // The pty slave on fd 0 becomes the session's controlling terminal.
-        // SAFETY: TIOCSCTTY on our own stdin with an integer argument.
-        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
-            return Err(format!(
-                "setting the controlling terminal: {}",
-                std::io::Error::last_os_error()
-            ));
+    let console = match stdio {
+        ChildStdio::Pipes { stdin, stdout, stderr } => {
+            redirect_stdio(stdin, &stdout, &stderr)?;
+            None
         }
-    }
+        ChildStdio::Console(socket) => Some(socket),
+    };
     umask(Mode::empty());
 
     let mut flags =
@@ -104,12 +113,21 @@ fn setup_and_exec(
     let group = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/group")).unwrap_or_default();
     let identity = user::resolve(&config.user, &passwd, &group, &config.group_add).map_err(|e| e.to_string())?;
     rootfs::mount_defaults(&rootfs, config).map_err(|e| e.to_string())?;
+    if let Some(socket) = console {
+        setup_console(&rootfs, socket, identity.uid)?;
+    }
     let etc_files = [
         (dir.join("hostname"), "/etc/hostname"),
         (dir.join("hosts"), "/etc/hosts"),
         (dir.join("resolv.conf"), "/etc/resolv.conf"),
     ];
     rootfs::mount_user_mounts(&rootfs, config, &etc_files).map_err(|e| e.to_string())?;
+    // Before pivot_root the host's /proc is still mounted at /proc, and it
+    // names processes in the host's pid namespace: the pid hooks expect.
+    let host_pid = host_pid();
+    // The rootfs and its device nodes and mounts are in place and the
+    // host's binaries still resolve: where nvidia-cdi-hook runs.
+    hooks::run_for(config, dir, HookStage::CreateContainer, Some(host_pid)).map_err(|e| e.to_string())?;
     let workdir = rootfs::scoped_join(&rootfs, &config.working_dir);
     let _ = fs::create_dir_all(&workdir);
     let env = environment(config, &identity.home);
@@ -132,27 +150,20 @@ fn setup_and_exec(
     apply_rlimits(config)?;
     nix::unistd::chdir(config.working_dir.as_str()).map_err(|e| format!("chdir to {}: {e}", config.working_dir))?;
     close_other_fds(error_fd);
+    // Resolved in the container's filesystem now; still root with every
+    // capability, before seccomp and the user switch below.
+    hooks::run_for(config, dir, HookStage::StartContainer, Some(host_pid)).map_err(|e| e.to_string())?;
 
     if config.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("setting no_new_privs: {e}"))?;
     }
     let caps: Vec<String> = config.capabilities.clone();
-    // Without no_new_privs the filter can only be loaded with
-    // CAP_SYS_ADMIN, so it goes in before the user switch drops it.
-    let mode = match &config.seccomp {
-        super::config::Seccomp::Default => seccomp::SeccompMode::DockerDefault,
-        super::config::Seccomp::Unconfined => seccomp::SeccompMode::Unconfined,
-        super::config::Seccomp::Profile(p) => seccomp::SeccompMode::Profile(p.clone()),
-    };
-    let filter = if config.privileged {
-        None
-    } else {
-        seccomp::compile(&mode, &caps).map_err(|e| format!("seccomp: {e}"))?
-    };
 
     if config.init {
         fork_init_supervisor()?;
     }
+    // Without no_new_privs the filter can only be loaded with
+    // CAP_SYS_ADMIN, so it goes in before the user switch drops it.
     if let Some(filter) = &filter {
         filter
             .install()
@@ -183,6 +194,36 @@ fn setup_and_exec(
             config.args.first().cloned().unwrap_or_default()
         )),
     }
+}
+
+/// `-t`: a pty from the container's devpts (mounted by `mount_defaults`)
+/// becomes stdio and the controlling terminal, and is bound on
+/// `/dev/console` (runc `setupConsole`/`mountConsole`); the master goes
+/// to the monitor.
+fn setup_console(rootfs: &Path, socket: OwnedFd, uid: u32) -> Result<(), String> {
+    let dev = rootfs.join("dev");
+    let pty = super::console::allocate(&dev.join("pts")).map_err(|e| format!("allocating a pty: {e}"))?;
+    // Only the owner changes, as runc's fixStdioPermissions: a non-root
+    // user must be able to use its terminal; the group stays tty.
+    nix::unistd::fchown(&pty.slave, Some(Uid::from_raw(uid)), None).map_err(|e| format!("chown of the pty: {e}"))?;
+    let console = dev.join("console");
+    fs::File::create(&console).map_err(|e| format!("creating {}: {e}", console.display()))?;
+    let slave_path = dev.join("pts").join(pty.index.to_string());
+    rootfs::do_mount(slave_path.to_str(), &console, None, nix::mount::MsFlags::MS_BIND, None)
+        .map_err(|e| e.to_string())?;
+    super::console::send_fd(&socket, std::os::fd::AsFd::as_fd(&pty.master))
+        .map_err(|e| format!("sending the pty to the monitor: {e}"))?;
+    super::console::make_controlling(&pty.slave).map_err(|e| format!("setting the controlling terminal: {e}"))
+}
+
+/// This process's pid in the host's pid namespace, read through the
+/// host's procfs (only meaningful before `pivot_root`); our own pid (1)
+/// when that fails.
+fn host_pid() -> i32 {
+    fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or_else(|| nix::unistd::getpid().as_raw())
 }
 
 fn redirect_stdio(stdin: Option<OwnedFd>, stdout: &OwnedFd, stderr: &OwnedFd) -> Result<(), String> {

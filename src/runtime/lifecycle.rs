@@ -109,6 +109,8 @@ fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, 
         Status::Paused => return Err(LifecycleError::Paused(container.config.name.clone())),
         _ => {}
     }
+    // The monitor's cgroup write would wait a grace period: start it now.
+    super::cgroups::prime();
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
     let exe = std::env::current_exe().map_err(|e| LifecycleError::Start(format!("locating berth: {e}")))?;
@@ -347,7 +349,8 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
     }
     // Normally done by the monitor at exit; repeated for one that died.
     let _ = crate::network::endpoint::detach(root, &container.config);
-    fs::remove_dir_all(&container.dir).map_err(|e| LifecycleError::Operation {
+    let hidden = container.hide(root)?;
+    fs::remove_dir_all(&hidden).map_err(|e| LifecycleError::Operation {
         action: "removing",
         id: container.config.name.clone(),
         message: e.to_string(),

@@ -14,17 +14,17 @@ use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::pty::openpty;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use super::attach::{self, FrameKind};
 use super::cgroups::Cgroup;
-use super::config::{ContainerState, NetworkMode, Status};
+use super::config::{ContainerState, HookStage, NetworkMode, Status};
 use super::container::{now_rfc3339, Container};
-use super::init::{self, ChildFds};
+use super::init::{self, ChildFds, ChildStdio};
 use super::logs::LogWriter;
+use super::{console, seccomp};
 use crate::store::Root;
 
 /// The first line the monitor writes to its sync fd: how the start went.
@@ -39,14 +39,6 @@ const ATTACH_WAIT: Duration = Duration::from_secs(10);
 /// With `wait_attach` the command is held until a client has attached, so
 /// a foreground `run -i`/`-t` sees every byte of output.
 pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) -> i32 {
-    // Daemonize: the CLI reaps this first process at once, and the monitor
-    // proper is adopted by init, so no caller ever collects a zombie.
-    // SAFETY: freshly exec'd and single-threaded, so forking is sound.
-    match unsafe { fork() } {
-        Ok(ForkResult::Parent { .. }) => return 0,
-        Ok(ForkResult::Child) => {}
-        Err(_) => return 1,
-    }
     let mut sync = sync.map(fs::File::from);
     let mut report = |line: String| {
         if let Some(f) = sync.as_mut() {
@@ -60,22 +52,46 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) ->
             return 1;
         }
     };
-    match start(root, &container, wait_attach) {
+    // The attach socket exists before the CLI's wait for this first
+    // process returns, so an attaching CLI connects at its first try
+    // instead of sleeping between retries.
+    let listener = match listen(&container.dir) {
+        Ok(l) => l,
+        Err(message) => {
+            record_failure(&container, &message);
+            report(format!("{SYNC_ERROR} {message}"));
+            return 1;
+        }
+    };
+    // Daemonize: the CLI reaps this first process at once, and the monitor
+    // proper is adopted by init, so no caller ever collects a zombie.
+    // SAFETY: freshly exec'd and single-threaded, so forking is sound.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => return 0,
+        Ok(ForkResult::Child) => {}
+        Err(_) => return 1,
+    }
+    match start(root, &container, listener, wait_attach) {
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
             supervise(root, &container, running)
         }
         Err(message) => {
-            let _ = fs::remove_file(attach::socket_path(&container.dir));
-            let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
-            state.status = Status::Created;
-            state.error = Some(message.clone());
-            let _ = container.save_state(&state);
+            record_failure(&container, &message);
             report(format!("{SYNC_ERROR} {message}"));
             1
         }
     }
+}
+
+/// A failed start leaves the container created, with the reason.
+fn record_failure(container: &Container, message: &str) {
+    let _ = fs::remove_file(attach::socket_path(&container.dir));
+    let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
+    state.status = Status::Created;
+    state.error = Some(message.to_owned());
+    let _ = container.save_state(&state);
 }
 
 /// The container's stdio as the monitor sees it.
@@ -108,14 +124,16 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating pipe: {e}"))
 }
 
-fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Running, String> {
+fn start(root: &Root, container: &Container, listener: UnixListener, wait_attach: bool) -> Result<Running, String> {
     let config = &container.config;
     let log = LogWriter::open(&container.log_path(), config.log_max_size, config.log_max_files)
         .map_err(|e| format!("opening log {}: {e}", container.log_path().display()))?;
-    let listener = listen(&container.dir)?;
     // Host ports are bound before anything else exists, so a port taken
     // since create fails the start cleanly.
     let ports = bind_ports(config)?;
+    if !config.hooks.is_empty() {
+        super::hooks::write_bundle(config, &container.dir).map_err(|e| e.to_string())?;
+    }
     let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
         .map_err(|e| e.to_string())?;
     let spawned = super::faults::fail_point("cgroup")
@@ -124,18 +142,28 @@ fn start(root: &Root, container: &Container, wait_attach: bool) -> Result<Runnin
         })
         .and_then(|()| spawn(root, container, &cgroup, &listener, wait_attach));
     match spawned {
-        Ok((child, stdio, clients)) => Ok(Running {
-            child,
-            cgroup,
-            stdio,
-            log,
-            listener,
-            clients,
-            ports,
-        }),
+        Ok((child, stdio, clients)) => {
+            // A failed poststart hook is a warning (runtime spec), put where
+            // the container's user looks: its log.
+            let mut log = log;
+            let warnings =
+                super::hooks::warnings_for(config, &container.dir, HookStage::Poststart, Some(child.as_raw()));
+            if !warnings.is_empty() {
+                let _ = log.write(1, warnings.as_bytes());
+            }
+            Ok(Running {
+                child,
+                cgroup,
+                stdio,
+                log,
+                listener,
+                clients,
+                ports,
+            })
+        }
         Err(message) => {
             let _ = cgroup.destroy();
-            let _ = crate::network::endpoint::detach(root, config);
+            let _ = crate::network::endpoint::detach_links(config);
             Err(message)
         }
     }
@@ -163,24 +191,19 @@ fn listen(dir: &Path) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
-/// The child's stdio and the monitor's ends of it.
-fn stdio_pair(tty: bool, interactive: bool) -> Result<(Option<OwnedFd>, OwnedFd, OwnedFd, Stdio), String> {
+/// The monitor's side of a container's stdio before the init runs.
+enum Pending {
+    Ready(Stdio),
+    /// `-t`: the init sends the pty master over this socket.
+    Console(OwnedFd),
+}
+
+/// The child's stdio and the monitor's ends of it. A tty is allocated by
+/// the init from the container's own devpts (`init::setup_console`).
+fn stdio_pair(tty: bool, interactive: bool) -> Result<(ChildStdio, Pending), String> {
     if tty {
-        let pty = openpty(None, None).map_err(|e| format!("allocating a pty: {e}"))?;
-        let slave_in = pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?;
-        let slave_err = pty.slave.try_clone().map_err(|e| format!("pty: {e}"))?;
-        let input = pty.master.try_clone().map_err(|e| format!("pty: {e}"))?;
-        let master = pty.master.as_raw_fd();
-        return Ok((
-            Some(slave_in),
-            pty.slave,
-            slave_err,
-            Stdio {
-                outputs: vec![(0, pty.master)],
-                input: Some(input),
-                master: Some(master),
-            },
-        ));
+        let (ours, theirs) = console::socket_pair().map_err(|e| format!("creating the console socket: {e}"))?;
+        return Ok((ChildStdio::Console(theirs), Pending::Console(ours)));
     }
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -191,15 +214,31 @@ fn stdio_pair(tty: bool, interactive: bool) -> Result<(Option<OwnedFd>, OwnedFd,
         (None, None)
     };
     Ok((
-        child_in,
-        out_w,
-        err_w,
-        Stdio {
+        ChildStdio::Pipes {
+            stdin: child_in,
+            stdout: out_w,
+            stderr: err_w,
+        },
+        Pending::Ready(Stdio {
             outputs: vec![(0, out_r), (1, err_r)],
             input,
             master: None,
-        },
+        }),
     ))
+}
+
+/// The monitor's side of a console: the master the init sent.
+fn console_stdio(socket: &OwnedFd) -> Result<Option<Stdio>, String> {
+    let Some(master) = console::recv_fd(socket).map_err(|e| format!("receiving the pty: {e}"))? else {
+        return Ok(None);
+    };
+    let input = master.try_clone().map_err(|e| format!("pty: {e}"))?;
+    let raw = master.as_raw_fd();
+    Ok(Some(Stdio {
+        outputs: vec![(0, master)],
+        input: Some(input),
+        master: Some(raw),
+    }))
 }
 
 /// Forks the init as pid 1 of a new pid namespace, puts it in the cgroup,
@@ -213,7 +252,16 @@ fn spawn(
 ) -> Result<(Pid, Stdio, Vec<Client>), String> {
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (child_in, child_out, child_err, stdio) = stdio_pair(container.config.tty, container.config.interactive)?;
+    let (child_stdio, pending) = stdio_pair(container.config.tty, container.config.interactive)?;
+    let seccomp = match container.config.privileged {
+        true => None,
+        false => seccomp::compile_cached(
+            &(&container.config.seccomp).into(),
+            &container.config.capabilities,
+            &seccomp::cache_dir(root.path()),
+        )
+        .map_err(|e| format!("seccomp: {e}"))?,
+    };
     // The next child is pid 1 of a new pid namespace; the monitor itself
     // stays in the host's. A bridged container is also born in a network
     // namespace of its own, so that it exists (and is plumbed) before the
@@ -227,6 +275,7 @@ fn spawn(
         }
         false => None,
     };
+    let host_pidns = super::hooks::save_pid_namespace(&container.config)?;
     let mut flags = CloneFlags::CLONE_NEWPID;
     if bridged {
         flags |= CloneFlags::CLONE_NEWNET;
@@ -236,21 +285,20 @@ fn spawn(
     // the child may run Rust code (no lock can be held by another thread).
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
-            drop((go_w, err_r, stdio, host_netns));
+            drop((go_w, err_r, pending, host_netns, host_pidns));
             init::run(
                 &container.config,
                 &container.dir,
                 ChildFds {
                     go: go_r,
                     error: err_w,
-                    stdin: child_in,
-                    stdout: child_out,
-                    stderr: child_err,
+                    stdio: child_stdio,
+                    seccomp,
                 },
             )
         }
         ForkResult::Parent { child } => {
-            drop((go_r, err_w, child_in, child_out, child_err));
+            drop((go_r, err_w, child_stdio, seccomp));
             let abort = |message: String| {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -260,20 +308,37 @@ fn spawn(
                 setns(netns, CloneFlags::CLONE_NEWNET)
                     .map_err(|e| abort(format!("returning to the host network namespace: {e}")))?;
             }
+            super::hooks::restore_pid_namespace(host_pidns.as_ref()).map_err(abort)?;
             cgroup.add_task(child.as_raw()).map_err(|e| abort(e.to_string()))?;
             crate::network::endpoint::attach(root, &container.config, child.as_raw())
                 .map_err(|e| abort(format!("{:#}", anyhow::Error::from(e))))?;
+            // The container's process, cgroup and network exist; its init
+            // waits on `go` before building the rootfs.
+            super::hooks::run_for(
+                &container.config,
+                &container.dir,
+                HookStage::CreateRuntime,
+                Some(child.as_raw()),
+            )
+            .map_err(|e| abort(e.to_string()))?;
             let mut clients = Vec::new();
             if wait_attach {
                 clients.push(accept_within(listener, ATTACH_WAIT).map_err(abort)?);
             }
             drop(go_w);
+            // A console arrives before the exec; EOF without one means the
+            // init failed first, and the error pipe says why.
+            let stdio = match pending {
+                Pending::Ready(stdio) => Some(stdio),
+                Pending::Console(socket) => console_stdio(&socket).map_err(abort)?,
+            };
             let mut message = String::new();
             let _ = fs::File::from(err_r).read_to_string(&mut message);
             if !message.is_empty() {
                 let _ = waitpid(child, None);
                 return Err(message);
             }
+            let stdio = stdio.ok_or_else(|| abort("the init sent no terminal".to_string()))?;
             let mut state = ContainerState::created();
             state.status = Status::Running;
             state.pid = Some(child.as_raw());
@@ -305,6 +370,7 @@ fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, S
 /// Copies output to the log and clients until the container exits, then
 /// records how.
 fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
+    release_startup_pages();
     // A pidfd becomes readable when the child exits, so the exit is seen at
     // once rather than at the next poll timeout (output EOF comes slightly
     // before the child is reapable).
@@ -384,6 +450,50 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
         if let Some(code) = status {
             if open.iter().all(|o| !o) {
                 return finish(root, container, running, code);
+            }
+        }
+    }
+}
+
+/// Unmaps the file pages the start touched.
+///
+/// The monitor is the whole berth binary; starting a container faults in
+/// (with the kernel's 64 KiB fault-around) about 4 MiB of its code and
+/// read-only data, which then count in every monitor's RSS although the
+/// supervise loop needs a small part of them. `MADV_DONTNEED` on a private
+/// file mapping drops its page table entries; pages that were never
+/// written are still in the page cache, and the next access maps them
+/// again with a minor fault (madvise(2)). Written (copy-on-write) pages
+/// would be lost, as in the relocated `.data.rel.ro`, so only mappings
+/// whose smaps entry says `Anonymous: 0 kB` are released: every resident
+/// page of those is a clean page of the file. Nothing runs concurrently
+/// (the monitor is single-threaded), so that stays true until the call.
+fn release_startup_pages() {
+    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut mapping: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((start, end)) = first.split_once('-') {
+            // A mapping header: range, perms, offset, device, inode, path.
+            let perms = fields.next().unwrap_or_default();
+            let file_backed = fields.nth(2).is_some_and(|inode| inode != "0") && fields.next().is_some();
+            mapping = match (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
+                (Ok(start), Ok(end)) if file_backed && perms.ends_with('p') && !perms.contains('w') => {
+                    Some((start, end))
+                }
+                _ => None,
+            };
+            continue;
+        }
+        if first == "Anonymous:" {
+            if let (Some((start, end)), Some("0")) = (mapping.take(), fields.next()) {
+                // SAFETY: [start, end) is a whole private, read-only file
+                // mapping of this process with no anonymous (modified)
+                // pages: dropping its PTEs changes no contents.
+                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
             }
         }
     }
@@ -509,9 +619,18 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     );
     running.clients.clear();
     let _ = running.cgroup.destroy();
-    let _ = crate::network::endpoint::detach(root, &container.config);
+    let _ = crate::network::endpoint::detach_links(&container.config);
+    let warnings = super::hooks::warnings_for(&container.config, &container.dir, HookStage::Poststop, None);
+    if !warnings.is_empty() {
+        let _ = running.log.write(1, warnings.as_bytes());
+        let _ = running.log.flush();
+    }
     let _ = fs::remove_file(attach::socket_path(&container.dir));
     if container.config.auto_remove {
+        let store = crate::network::NetworkStore::new(root);
+        for a in &container.config.networks {
+            let _ = store.release_address(&a.network, &container.config.id);
+        }
         let _ = fs::remove_dir_all(&container.dir);
         // `--rm` takes the container's anonymous volumes with it.
         let _ = super::lifecycle::remove_anonymous_volumes(root, &container.config);

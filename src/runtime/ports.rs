@@ -124,6 +124,32 @@ impl HostSocket {
     }
 }
 
+/// `-p` specs of a new container: parsed, checked free on the host (naming
+/// the berth container that publishes a taken one) and with ephemeral host
+/// ports picked, before anything is created.
+pub fn publish(root: &crate::store::Root, specs: &[String]) -> Result<Vec<PublishedPort>, PortError> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut requests = Vec::new();
+    for spec in specs {
+        requests.extend(parse(spec)?);
+    }
+    // A listing that fails only costs the owner's name in the message.
+    let others = super::container::list(root).unwrap_or_default();
+    let owner_of = |wanted: &PublishedPort| {
+        others
+            .iter()
+            .filter(|c| {
+                c.state()
+                    .is_ok_and(|s| matches!(s.status, super::config::Status::Running | super::config::Status::Paused))
+            })
+            .find(|c| c.config.ports.iter().any(|p| overlaps(p, wanted)))
+            .map(|c| c.config.name.clone())
+    };
+    resolve(&requests, owner_of)
+}
+
 /// Binds every requested host port (port 0 for an ephemeral one, whose
 /// number is then recorded). Fails on the first port in use, naming its
 /// owner: `owner_of` says which other container publishes it, if any.

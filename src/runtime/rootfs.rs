@@ -192,7 +192,66 @@ pub fn mount_defaults(rootfs: &Path, config: &ContainerConfig) -> Result<(), Roo
         };
     do_mount(Some("sysfs"), &sys, Some("sysfs"), sys_flags, None)?;
     mount_cgroups(&sys.join("fs/cgroup"), config.privileged)?;
+    if config.privileged {
+        // Docker gives a privileged container every host device (and the
+        // cgroup allows "a"); read now, at start, as Docker does. Still
+        // the host's /dev: the init has not pivoted yet.
+        let mut devices = host_devices(Path::new("/dev"), "/dev");
+        devices.extend(config.devices.iter().cloned());
+        return create_devices(&dev, &devices);
+    }
     create_devices(&dev, &config.devices)
+}
+
+/// The device nodes under `dir` (shown in the container under `prefix`),
+/// skipping what runc's `devices.GetDevices` skips (its own mounts `pts`,
+/// `shm`, `mqueue`, `fuse`, tool state dirs, `console`, fifos, symlinks)
+/// and `ptmx`, which stays the link to the container's devpts (runc
+/// `setupPtmx`). Unreadable entries are skipped.
+pub fn host_devices(dir: &Path, prefix: &str) -> Vec<DeviceNode> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        let path = format!("{}/{name}", prefix.trim_end_matches('/'));
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            if !matches!(
+                name.as_str(),
+                "pts" | "shm" | "fuse" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev"
+            ) {
+                found.extend(host_devices(&entry.path(), &path));
+            }
+            continue;
+        }
+        let kind = match () {
+            _ if kind.is_char_device() => 'c',
+            _ if kind.is_block_device() => 'b',
+            _ => continue,
+        };
+        if matches!(name.as_str(), "console" | "ptmx") && prefix == "/dev" {
+            continue;
+        }
+        let rdev = meta.rdev();
+        found.push(DeviceNode {
+            path,
+            kind,
+            major: nix::sys::stat::major(rdev),
+            minor: nix::sys::stat::minor(rdev),
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            access: "rwm".into(),
+        });
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
 }
 
 /// The container's view of its own cgroups, read-only: cgroup2 on a
@@ -231,7 +290,7 @@ fn mount_cgroups(target: &Path, privileged: bool) -> Result<(), RootfsError> {
             .copied()
             .filter(|o| !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "noatime"))
             .collect();
-        if controllers.is_empty() {
+        if controllers.is_empty() || !super::cgroups::v1_hierarchy_is_used(controllers.iter().copied()) {
             continue;
         }
         let dir = target.join(&name);
@@ -347,13 +406,14 @@ pub fn mount_user_mounts(
                 }
                 let source_str = source.display().to_string();
                 do_mount(Some(&source_str), &dest, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-                if m.read_only {
+                let flags = bind_flags(m.read_only, &m.options);
+                if !flags.is_empty() {
                     // Flags are ignored on the first bind: remount to apply.
                     do_mount(
                         None,
                         &dest,
                         None,
-                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_REC | flags,
                         None,
                     )?;
                 }
@@ -377,6 +437,25 @@ pub fn mount_user_mounts(
         }
     }
     Ok(())
+}
+
+/// The per-mount flags of a bind's OCI options (CDI mounts carry `ro`,
+/// `nosuid`, `nodev`, …); propagation and `bind`/`rbind` need no remount.
+fn bind_flags(read_only: bool, options: &[String]) -> MsFlags {
+    let mut flags = MsFlags::empty();
+    if read_only {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    for option in options {
+        flags |= match option.as_str() {
+            "ro" => MsFlags::MS_RDONLY,
+            "nosuid" => MsFlags::MS_NOSUID,
+            "nodev" => MsFlags::MS_NODEV,
+            "noexec" => MsFlags::MS_NOEXEC,
+            _ => MsFlags::empty(),
+        };
+    }
+    flags
 }
 
 /// Makes `rootfs` the root: the `pivot_root(".", ".")` dance runc and youki
@@ -497,6 +576,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bind_options_become_remount_flags() {
+        let options: Vec<String> = ["ro", "nosuid", "nodev", "rbind", "rprivate"]
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(
+            bind_flags(false, &options),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV
+        );
+        assert_eq!(bind_flags(true, &[]), MsFlags::MS_RDONLY);
+        assert!(bind_flags(false, &["rbind".to_string()]).is_empty());
+    }
+
+    #[test]
     fn scoped_join_never_leaves_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -512,5 +605,48 @@ mod tests {
         // A symlink loop ends instead of spinning.
         symlink("loop", root.join("loop")).unwrap();
         assert!(scoped_join(root, "/loop/x").starts_with(root));
+    }
+
+    #[test]
+    fn host_devices_lists_nodes_like_runc() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["pts", "net", "shm"] {
+            fs::create_dir(root.join(sub)).unwrap();
+        }
+        fs::write(root.join("file"), "").unwrap();
+        symlink("/proc/self/fd", root.join("fd")).unwrap();
+        nix::unistd::mkfifo(&root.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        let nodes = [
+            ("kmsg", 1, 11),
+            ("console", 5, 1),
+            ("ptmx", 5, 2),
+            ("net/tun", 10, 200),
+            ("pts/0", 136, 0),
+            ("shm/x", 1, 3),
+        ];
+        for (name, major, minor) in nodes {
+            if mknod(
+                &root.join(name),
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o640),
+                makedev(major, minor),
+            )
+            .is_err()
+            {
+                return; // not root: nothing to list
+            }
+        }
+        let found: Vec<(String, u64, u64, u32)> = host_devices(root, "/dev")
+            .into_iter()
+            .map(|d| (d.path, d.major, d.minor, d.mode))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("/dev/kmsg".into(), 1, 11, 0o640),
+                ("/dev/net/tun".into(), 10, 200, 0o640)
+            ]
+        );
     }
 }

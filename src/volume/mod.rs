@@ -255,6 +255,42 @@ impl LockedVolumes<'_> {
         }
     }
 
+    /// Looks up (or creates) the volumes a container needs; anonymous ones
+    /// are new, and their names come back so a failed create can remove them.
+    pub fn resolve_for_container(
+        &self,
+        requests: &[crate::runtime::create::VolumeRequest],
+    ) -> Result<
+        (
+            BTreeMap<crate::runtime::create::VolumeRequest, VolumeSource>,
+            Vec<String>,
+        ),
+        VolumeError,
+    > {
+        use crate::runtime::create::VolumeRequest;
+        let mut sources = BTreeMap::new();
+        let mut anonymous = Vec::new();
+        let mut resolve = |request: &VolumeRequest| -> Result<(), VolumeError> {
+            let volume = match request {
+                VolumeRequest::Named(name) => self.get_or_create(name)?,
+                VolumeRequest::Anonymous { .. } => {
+                    let volume = self.create_anonymous()?;
+                    anonymous.push(volume.name.clone());
+                    volume
+                }
+            };
+            sources.insert(request.clone(), self.source(&volume)?);
+            Ok(())
+        };
+        if let Err(e) = requests.iter().try_for_each(&mut resolve) {
+            for name in &anonymous {
+                let _ = self.remove(name, true);
+            }
+            return Err(e);
+        }
+        Ok((sources, anonymous))
+    }
+
     /// `-v NAME:/path`: the volume as it is, or a new one with defaults.
     pub fn get_or_create(&self, name: &str) -> Result<Volume, VolumeError> {
         if !options::valid_name(name) {

@@ -14,7 +14,7 @@ use crate::cli::attach;
 use crate::image::ImageStore;
 use crate::network::ipam::Owner;
 use crate::network::NetworkStore;
-use crate::runtime::config::{ContainerConfig, DeviceNode, PublishedPort, Status};
+use crate::runtime::config::{ContainerConfig, DeviceNode, PublishedPort};
 use crate::runtime::container::{self, Container};
 use crate::runtime::create::{self, CreateOptions, ImageInfo};
 use crate::runtime::lifecycle;
@@ -78,8 +78,15 @@ pub struct CreateArgs {
     pub sysctl: Vec<String>,
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
+    /// A host device (`/dev/x[:/dev/y[:rwm]]`) or a CDI device
+    /// (`vendor.com/class=name`, from /etc/cdi or /var/run/cdi).
     #[arg(long)]
     pub device: Vec<String>,
+    /// GPUs to add: `all`, a count, or `device=0,1` (docker syntax), from
+    /// the NVIDIA driver or its CDI spec. `BERTH_DEVICE_ROOT` relocates
+    /// device discovery (tests).
+    #[arg(long)]
+    pub gpus: Vec<String>,
     /// `none` (default), `host`, or the name of a bridge network.
     #[arg(long, alias = "net")]
     pub network: Option<String>,
@@ -135,53 +142,35 @@ pub(super) fn image_info(root: &Root, reference: &str) -> anyhow::Result<ImageIn
     let image = store
         .resolve(reference)
         .with_context(|| format!("Unable to find image '{reference}' locally"))?;
-    let config = image.config.config().clone().unwrap_or_default();
-    Ok(ImageInfo {
-        id: image.id.clone(),
-        name: image.name.clone().unwrap_or_else(|| reference.to_string()),
-        layers: image.layers.clone(),
-        entrypoint: config.entrypoint().clone().unwrap_or_default(),
-        cmd: config.cmd().clone().unwrap_or_default(),
-        env: config.env().clone().unwrap_or_default(),
-        working_dir: config.working_dir().clone(),
-        user: config.user().clone(),
-        stop_signal: config.stop_signal().clone(),
-        volumes: config.volumes().clone().unwrap_or_default(),
-    })
+    Ok(image.runtime_info(reference))
 }
 
 /// `--device /dev/x[:/dev/y[:rwm]]`: the node's type and numbers are read
 /// from the host.
 pub(super) fn device_nodes(specs: &[String]) -> anyhow::Result<Vec<DeviceNode>> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut nodes = Vec::new();
-    for spec in specs {
-        let parts: Vec<&str> = spec.split(':').collect();
-        let source = parts[0];
-        let target = parts.get(1).filter(|t| t.starts_with('/')).copied().unwrap_or(source);
-        let access = parts.last().filter(|p| !p.starts_with('/')).copied().unwrap_or("rwm");
-        let meta =
-            fs::metadata(source).with_context(|| format!("error gathering device information for {source:?}"))?;
-        let kind = if meta.file_type().is_char_device() {
-            'c'
-        } else if meta.file_type().is_block_device() {
-            'b'
-        } else {
-            bail!("{source} is not a device node");
-        };
-        let rdev = meta.rdev();
-        nodes.push(DeviceNode {
-            path: target.to_string(),
-            kind,
-            major: nix::sys::stat::major(rdev),
-            minor: nix::sys::stat::minor(rdev),
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-            access: access.to_string(),
-        });
-    }
-    Ok(nodes)
+    Ok(crate::devices::host_nodes::device_nodes(specs)?)
+}
+
+/// `--device vendor.com/class=name`: a CDI name, not a path.
+fn is_cdi_name(device: &str) -> bool {
+    !device.starts_with('/') && device.contains('=')
+}
+
+/// `--gpus` and CDI `--device` names through the same device layer compose
+/// services use, discovered under `BERTH_DEVICE_ROOT` (default `/`).
+fn device_edits(name: &str, gpus: &[String], cdi_names: &[String]) -> anyhow::Result<Option<crate::devices::Applied>> {
+    let requests = gpus
+        .iter()
+        .map(|g| crate::devices::parse_gpus_flag(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let root = crate::devices::device_root();
+    Ok(crate::devices::edits_for_requests(
+        name,
+        &requests,
+        cdi_names,
+        &root,
+        &crate::devices::host_stat,
+    )?)
 }
 
 pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow::Result<Container> {
@@ -242,7 +231,10 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
     };
     let id = container::new_id();
     let name = args.name.clone().unwrap_or_else(|| container::default_name(&id));
-    let devices = device_nodes(&args.device)?;
+    let (cdi_names, device_paths): (Vec<String>, Vec<String>) =
+        args.device.iter().cloned().partition(|d| is_cdi_name(d));
+    let devices = device_nodes(&device_paths)?;
+    let device_edits = device_edits(&name, &args.gpus, &cdi_names)?;
     let requests = create::volume_requests(&options, &image)?;
     let ports = published_ports(root, args)?;
     let attachment = match args.network.as_deref() {
@@ -282,6 +274,12 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
     options.volume_sources = sources;
     let created = create::build(&options, &image, &id, &name, devices, &container::now_rfc3339())
         .map(|config| ContainerConfig { ports, ..config })
+        .map(|mut config| {
+            if let Some(edits) = &device_edits {
+                crate::devices::apply_to_config(&mut config, edits);
+            }
+            config
+        })
         .map_err(anyhow::Error::from)
         .and_then(|config| Ok(lifecycle::create(root, config)?));
     if created.is_err() {
@@ -309,25 +307,12 @@ fn published_ports(root: &Root, args: &CreateArgs) -> anyhow::Result<Vec<Publish
         }
         Some(_) => {}
     }
-    let mut requests = Vec::new();
-    for spec in &args.publish {
-        requests.extend(ports::parse(spec)?);
-    }
-    let others = container::list(root)?;
-    let owner_of = |wanted: &PublishedPort| {
-        others
-            .iter()
-            .filter(|c| {
-                c.state()
-                    .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused))
-            })
-            .find(|c| c.config.ports.iter().any(|p| ports::overlaps(p, wanted)))
-            .map(|c| c.config.name.clone())
-    };
-    Ok(ports::resolve(&requests, owner_of)?)
+    Ok(ports::publish(root, &args.publish)?)
 }
 
 pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // The monitor's first cgroup write would wait a grace period; start it now.
+    crate::runtime::cgroups::prime();
     // In the foreground the CLI removes the container after reading its
     // exit code; detached, the monitor does it.
     let container = create_container(root, &args.create, args.rm && args.detach)?;

@@ -138,11 +138,10 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub privileged: bool,
-    /// Keep stdin attached (it is: exec inherits this terminal's stdio).
+    /// Keep stdin attached (without -t exec inherits this terminal's stdio).
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Use this terminal as the process's tty (exec inherits it; no new
-    /// pty is allocated in the container's devpts yet).
+    /// Allocate a pty in the container's devpts, relayed to this terminal.
     #[arg(short = 't', long)]
     pub tty: bool,
     pub container: String,
@@ -232,6 +231,8 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
                     user: args.user.clone(),
                     workdir: args.workdir.clone(),
                     privileged: args.privileged,
+                    tty: args.tty,
+                    interactive: args.interactive,
                 },
             )?;
             Ok(exit_code(code))
@@ -274,6 +275,11 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `top` of one container, for the compose verb.
+pub(crate) fn top_of(root: &Root, reference: &str) -> anyhow::Result<ExitCode> {
+    show::top(root, reference)
 }
 
 fn exit_code(code: i32) -> ExitCode {

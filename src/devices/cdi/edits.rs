@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{self, ContainerEdits, IntelRdt, NetDevice};
 use crate::devices::{under_root, CdiError, NodeStat};
 use crate::runtime::config::DeviceNode;
+pub use crate::runtime::config::{Hook, HookStage};
 
 /// Everything the runtime must add to one container for its devices.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -49,45 +50,6 @@ pub struct AppliedMount {
     pub fs_type: Option<String>,
     /// OCI mount options (`ro`, `nosuid`, `bind`, …).
     pub options: Vec<String>,
-}
-
-/// When an OCI hook runs (runtime-spec `config.md#posix-platform-hooks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum HookStage {
-    /// Deprecated in the runtime spec; runs as createRuntime does.
-    Prestart,
-    CreateRuntime,
-    /// In the container's namespaces before pivot_root, where
-    /// `nvidia-cdi-hook` expects to run.
-    CreateContainer,
-    StartContainer,
-    Poststart,
-    Poststop,
-}
-
-impl HookStage {
-    pub fn from_name(name: &str) -> Option<HookStage> {
-        Some(match name {
-            "prestart" => HookStage::Prestart,
-            "createRuntime" => HookStage::CreateRuntime,
-            "createContainer" => HookStage::CreateContainer,
-            "startContainer" => HookStage::StartContainer,
-            "poststart" => HookStage::Poststart,
-            "poststop" => HookStage::Poststop,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hook {
-    pub stage: HookStage,
-    pub path: String,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    /// Seconds.
-    pub timeout: Option<u32>,
 }
 
 /// Device files get `rw-rw-rw-` unless the spec says otherwise (runc's

@@ -122,10 +122,17 @@ impl Cgroup {
         let swap_ignored = match &self.layout {
             Layout::V1 { dirs, unified } => {
                 for d in dirs {
-                    let before = created.len();
                     fsio::mkdirs(&d.root, &self.name, created)?;
                     if d.has("cpuset") {
-                        v1::inherit_cpuset(&created[before..])?;
+                        // Every level, not only those made here: a parent
+                        // made by a concurrent create may not be filled yet.
+                        let levels: Vec<PathBuf> = Path::new(&self.name)
+                            .ancestors()
+                            .filter(|a| !a.as_os_str().is_empty())
+                            .map(|a| d.root.join(a))
+                            .collect();
+                        let outermost_first: Vec<PathBuf> = levels.into_iter().rev().collect();
+                        v1::inherit_cpuset(&outermost_first)?;
                     }
                 }
                 if unified.is_some() {

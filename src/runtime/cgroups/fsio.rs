@@ -59,16 +59,28 @@ pub(crate) fn via_crate<T>(
 /// Creates `root/name` one component at a time, recording each directory it
 /// made (outermost first) so a failed create can remove exactly those.
 pub(crate) fn mkdirs(root: &Path, name: &str, created: &mut Vec<PathBuf>) -> Result<PathBuf, CgroupError> {
-    let mut dir = root.to_owned();
-    for part in name.split('/') {
-        dir.push(part);
-        match fs::create_dir(&dir) {
-            Ok(()) => created.push(dir.clone()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(source) => return Err(CgroupError::CreateDir { path: dir, source }),
+    // The root's shared parent (`berth-<tag>`) is removed by the last
+    // container to leave it: one that does so between our mkdir of the
+    // parent and of the child makes the child's mkdir fail with ENOENT.
+    // Starting over makes the parent again.
+    let mut attempts = 0;
+    'again: loop {
+        let mut dir = root.to_owned();
+        for part in name.split('/') {
+            dir.push(part);
+            match fs::create_dir(&dir) {
+                Ok(()) if !created.contains(&dir) => created.push(dir.clone()),
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => {
+                    attempts += 1;
+                    continue 'again;
+                }
+                Err(source) => return Err(CgroupError::CreateDir { path: dir, source }),
+            }
         }
+        return Ok(dir);
     }
-    Ok(dir)
 }
 
 /// Every pid in `dir`'s `cgroup.procs` and in its descendants' (a container

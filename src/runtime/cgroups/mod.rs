@@ -16,6 +16,7 @@ mod detect;
 pub mod devices_bpf;
 mod error;
 mod fsio;
+mod prime;
 pub mod resources;
 mod stats;
 mod v1;
@@ -24,5 +25,13 @@ mod v2;
 pub use cgroup::Cgroup;
 pub use detect::{detect, leftover_cgroups, Hierarchy};
 pub use error::CgroupError;
+pub use prime::prime;
+
+/// Whether a v1 hierarchy with these controllers holds a directory for
+/// each container (`v1::USED`): the others are not mounted inside it,
+/// since there its cgroup namespace root would be the host's cgroup.
+pub fn v1_hierarchy_is_used<'a>(mut controllers: impl Iterator<Item = &'a str>) -> bool {
+    controllers.any(|c| v1::USED.contains(&c))
+}
 pub use resources::{docker_default_device_rules, DeviceRule, Resources};
 pub use stats::CgroupStats;

@@ -46,7 +46,8 @@ pub(crate) fn dir_of<'a>(dirs: &'a [V1Dir], controller: &'static str) -> Result<
 
 /// A new cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems`, and
 /// no task can join it until both are set (cpusets.rst §1.4). Copy the
-/// parent's values into each directory this create made, outermost first.
+/// parent's values into each directory of the path that lacks them,
+/// outermost first.
 /// (cgroups-rs does the same in `post_create` but only logs failures.)
 pub(crate) fn inherit_cpuset(created: &[PathBuf]) -> Result<(), CgroupError> {
     for dir in created {
@@ -254,10 +255,20 @@ pub(crate) fn procs_files(dirs: &[V1Dir]) -> Vec<PathBuf> {
     dirs.iter().map(|d| d.dir.join("cgroup.procs")).collect()
 }
 
-/// The directory of `name` in each mounted hierarchy.
+/// The controllers a container's cgroup is made in: those berth sets
+/// limits with (memory, cpu, cpuset, pids, devices), reads statistics from
+/// (cpuacct) or pauses and tracks with (freezer). Every other hierarchy
+/// (blkio, net_cls, perf_event, hugetlb, `name=systemd`, …) would only
+/// cost two `mkdir`s and two `rmdir`s per container start; the container
+/// stays in its parent's cgroup there, as the monitor does.
+pub(crate) const USED: &[&str] = &["memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer"];
+
+/// The directory of `name` in each mounted hierarchy that has a controller
+/// berth uses ([`USED`]).
 pub(crate) fn layout(name: &str) -> Vec<V1Dir> {
     super::detect::v1_mounts()
         .into_iter()
+        .filter(|m| m.controllers.iter().any(|c| USED.contains(&c.as_str())))
         .map(|m| V1Dir {
             dir: m.mount_point.join(name),
             root: m.mount_point,

@@ -14,6 +14,7 @@
 //! (Apache-2.0, generated upstream from `profiles/seccomp/default_linux.go`).
 //! To update it, replace the file and rerun the tests.
 
+mod cache;
 mod compile;
 #[cfg(test)]
 mod emulator;
@@ -23,7 +24,7 @@ mod resolve;
 mod syscalls;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use seccompiler::{sock_filter, BpfProgram};
 
@@ -44,6 +45,21 @@ pub enum SeccompMode {
     Unconfined,
     /// `seccomp=FILE`: a Docker/OCI profile file.
     Profile(PathBuf),
+}
+
+impl From<&crate::runtime::config::Seccomp> for SeccompMode {
+    fn from(option: &crate::runtime::config::Seccomp) -> SeccompMode {
+        match option {
+            crate::runtime::config::Seccomp::Default => SeccompMode::DockerDefault,
+            crate::runtime::config::Seccomp::Unconfined => SeccompMode::Unconfined,
+            crate::runtime::config::Seccomp::Profile(p) => SeccompMode::Profile(p.clone()),
+        }
+    }
+}
+
+/// Where compiled filters are cached under an engine root.
+pub fn cache_dir(root: &Path) -> PathBuf {
+    root.join("seccomp")
 }
 
 /// BPF programs for one container, in install order.
@@ -71,6 +87,40 @@ pub fn compile(mode: &SeccompMode, caps: &[String]) -> Result<Option<CompiledFil
     compile_profile(&profile, &target).map(Some)
 }
 
+/// [`compile`] through a cache of compiled programs in `cache_dir` (see
+/// `cache`), so that only the first container with a given profile and
+/// capability set pays for the compilation.
+pub fn compile_cached(
+    mode: &SeccompMode,
+    caps: &[String],
+    cache_dir: &Path,
+) -> Result<Option<CompiledFilter>, SeccompError> {
+    let json = match mode {
+        SeccompMode::Unconfined => return Ok(None),
+        SeccompMode::DockerDefault => std::borrow::Cow::Borrowed(DOCKER_DEFAULT_JSON),
+        SeccompMode::Profile(path) => {
+            std::borrow::Cow::Owned(
+                std::fs::read_to_string(path).map_err(|source| SeccompError::ReadProfile {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+    };
+    let file = cache::path(cache_dir, &json, caps);
+    if let Some(filter) = cache::load(&file) {
+        return Ok(Some(filter));
+    }
+    let origin = match mode {
+        SeccompMode::Profile(path) => path.display().to_string(),
+        _ => "the embedded Docker default profile".to_owned(),
+    };
+    let profile = parse(&json, &origin)?;
+    let filter = compile_profile(&profile, &Target::native(caps, host_kernel()?))?;
+    cache::store(&file, &filter);
+    Ok(Some(filter))
+}
+
 fn parse(json: &str, origin: &str) -> Result<Profile, SeccompError> {
     serde_json::from_str(json).map_err(|source| SeccompError::ParseProfile {
         origin: origin.to_owned(),
@@ -87,19 +137,28 @@ fn compile_profile(profile: &Profile, target: &Target) -> Result<CompiledFilter,
 
 /// The running kernel's `major.minor`, for `minKernel`.
 fn host_kernel() -> Result<KernelVersion, SeccompError> {
+    let release = uname_release().map_err(|source| SeccompError::KernelVersion {
+        release: String::new(),
+        source: Some(source),
+    })?;
+    KernelVersion::parse(&release).ok_or(SeccompError::KernelVersion { release, source: None })
+}
+
+/// The kernel release, or "" if `uname` fails (part of the cache key).
+fn host_release() -> String {
+    uname_release().unwrap_or_default()
+}
+
+fn uname_release() -> io::Result<String> {
     // SAFETY: `utsname` is plain C data, for which all-zero bytes are valid.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: `uts` is a valid, writable `utsname` that outlives the call.
     if unsafe { libc::uname(&mut uts) } != 0 {
-        return Err(SeccompError::KernelVersion {
-            release: String::new(),
-            source: Some(io::Error::last_os_error()),
-        });
+        return Err(io::Error::last_os_error());
     }
     // `c_char` is `i8` on x86_64; reinterpret each as its byte.
     let bytes: Vec<u8> = uts.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    let release = String::from_utf8_lossy(&bytes).into_owned();
-    KernelVersion::parse(&release).ok_or(SeccompError::KernelVersion { release, source: None })
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl CompiledFilter {

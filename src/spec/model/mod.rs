@@ -62,7 +62,8 @@ pub struct ComposeFile {
 }
 
 /// The resolved project.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Project {
     pub name: String,
     pub services: BTreeMap<String, Service>,

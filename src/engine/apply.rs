@@ -1,0 +1,612 @@
+//! Runs a [`Plan`]: wave after wave, the actions of a wave in parallel,
+//! each a small call into the runtime, network, volume and image layers.
+//! A failed action stops the plan after its wave; what was made before
+//! stays (the next `up` converges, `down` removes it), and what the failed
+//! action itself made is undone by it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::plan::{Action, Desired, Plan};
+use super::translate::{self, Replica};
+use super::{health, labels, restart};
+use crate::image::registry::{Progress, PullOptions, Puller};
+use crate::image::ImageStore;
+use crate::network::ipam::Owner;
+use crate::network::provision;
+use crate::network::NetworkStore;
+use crate::runtime::config::{ContainerConfig, MountKind, Status};
+use crate::runtime::container::{self, Container};
+use crate::runtime::{create, lifecycle, ports};
+use crate::spec::model::{Condition, Project};
+use crate::store::Root;
+use crate::volume::VolumeStore;
+
+/// Progress, as compose prints it: ` Container demo-web-1  Started`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    /// `Container`, `Network`, `Volume` or `Image`.
+    pub kind: String,
+    pub name: String,
+    pub status: String,
+}
+
+impl Event {
+    pub fn new(kind: &str, name: &str, status: &str) -> Self {
+        Event {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            status: status.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("service {service:?}: {message}")]
+    Service { service: String, message: String },
+    #[error("container {container}: {message}")]
+    Container { container: String, message: String },
+    #[error("network {network}: {message}")]
+    Network { network: String, message: String },
+    #[error("volume {volume}: {message}")]
+    Volume { volume: String, message: String },
+    #[error("image {image}: {message}")]
+    Image { image: String, message: String },
+    #[error("dependency failed to start: {0}")]
+    Dependency(String),
+}
+
+/// Everything an action may need.
+pub struct Applier<'a> {
+    pub root: &'a Root,
+    pub project: &'a Project,
+    pub desired: &'a Desired,
+    pub events: &'a (dyn Fn(Event) + Sync),
+    /// `down -v`: remove the containers' anonymous volumes too.
+    pub remove_volumes: bool,
+}
+
+impl Applier<'_> {
+    /// Runs the plan; the first failing wave ends it with every error of
+    /// that wave.
+    pub fn run(&self, plan: &Plan) -> Result<(), Vec<ApplyError>> {
+        for wave in &plan.waves {
+            let errors: Vec<ApplyError> = std::thread::scope(|scope| {
+                let handles: Vec<_> = wave
+                    .actions
+                    .iter()
+                    .map(|action| scope.spawn(move || self.action(action)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .filter_map(|h| match h.join() {
+                        Ok(result) => result.err(),
+                        Err(_) => Some(ApplyError::Dependency("an action panicked".into())),
+                    })
+                    .collect()
+            });
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&self, kind: &str, name: &str, status: &str) {
+        (self.events)(Event::new(kind, name, status));
+    }
+
+    fn action(&self, action: &Action) -> Result<(), ApplyError> {
+        match action {
+            Action::EnsureNetwork { name } => self.ensure_network(name),
+            Action::EnsureVolume { name } => self.ensure_volume(name),
+            Action::PullImage { service, image } => self.pull(service, image),
+            Action::BuildImage { service, image } => self.build(service, image, false),
+            Action::Create { service, number, name } => self.create(service, *number, name, Vec::new()),
+            Action::Start { service, container } => self.start(service, container),
+            Action::Stop { container, timeout } => self.stop(container, *timeout),
+            Action::Remove { container } => self.remove(container, self.remove_volumes),
+            Action::Recreate {
+                service,
+                container,
+                number,
+                name,
+                timeout,
+            } => self.recreate(service, container, *number, name, *timeout),
+            Action::RemoveOrphan { container, timeout } | Action::ScaleDown { container, timeout, .. } => {
+                self.stop(container, *timeout)?;
+                self.remove(container, true)
+            }
+            Action::RemoveNetwork { name } => self.remove_network(name),
+            Action::RemoveVolume { name } => self.remove_volume(name),
+        }
+    }
+
+    fn ensure_network(&self, name: &str) -> Result<(), ApplyError> {
+        let err = |message: String| ApplyError::Network {
+            network: name.to_string(),
+            message,
+        };
+        let (key, spec) = self
+            .project
+            .networks
+            .iter()
+            .find(|(key, _)| translate::network_name(self.project, key) == name)
+            .ok_or_else(|| err("not in the project".into()))?;
+        let mut spec = spec.clone();
+        spec.labels
+            .0
+            .extend(labels::resource(&self.project.name, labels::NETWORK, key));
+        self.event("Network", name, "Creating");
+        provision::create_network(self.root, name, &spec, false).map_err(|e| err(error_chain(&e)))?;
+        self.event("Network", name, "Created");
+        Ok(())
+    }
+
+    fn ensure_volume(&self, name: &str) -> Result<(), ApplyError> {
+        let err = |message: String| ApplyError::Volume {
+            volume: name.to_string(),
+            message,
+        };
+        let (key, spec) = self
+            .project
+            .volumes
+            .iter()
+            .find(|(key, _)| translate::volume_name(self.project, key) == name)
+            .ok_or_else(|| err("not in the project".into()))?;
+        let mut volume_labels = spec.labels.0.clone();
+        volume_labels.extend(labels::resource(&self.project.name, labels::VOLUME, key));
+        let store = VolumeStore::open(self.root).map_err(|e| err(error_chain(&e)))?;
+        let locked = store.lock().map_err(|e| err(error_chain(&e)))?;
+        locked
+            .create(
+                Some(name),
+                spec.driver.as_deref().unwrap_or("local"),
+                spec.driver_opts.0.clone(),
+                volume_labels,
+            )
+            .map_err(|e| err(error_chain(&e)))?;
+        self.event("Volume", name, "Created");
+        Ok(())
+    }
+
+    fn pull(&self, service: &str, image: &str) -> Result<(), ApplyError> {
+        let err = |message: String| ApplyError::Service {
+            service: service.to_string(),
+            message: format!("pulling {image}: {message}"),
+        };
+        self.event("Image", image, "Pulling");
+        let puller = Puller::new(self.root).map_err(|e| err(error_chain(&e)))?;
+        puller
+            .pull(image, &PullOptions::default(), &Progress::quiet())
+            .map_err(|e| err(error_chain(&e)))?;
+        self.event("Image", image, "Pulled");
+        Ok(())
+    }
+
+    /// Builds a service's image from its `build:` section, tagged `image`
+    /// (and the section's `tags`).
+    pub fn build(&self, service: &str, image: &str, no_cache: bool) -> Result<(), ApplyError> {
+        let err = |message: String| ApplyError::Service {
+            service: service.to_string(),
+            message,
+        };
+        let build = self
+            .project
+            .services
+            .get(service)
+            .and_then(|s| s.build.as_ref())
+            .ok_or_else(|| err(format!("image {image} is missing and the service has no build section")))?;
+        let request = build_request(build, image, no_cache).map_err(err)?;
+        self.event("Image", image, "Building");
+        crate::build::build_image(self.root, &request).map_err(|e| err(format!("building {image}: {}", e.chain())))?;
+        self.event("Image", image, "Built");
+        Ok(())
+    }
+
+    /// Creates replica `number`; `reuse` are anonymous volumes of a
+    /// replaced container (target → volume), kept as compose keeps them.
+    fn create(&self, service: &str, number: u32, name: &str, reuse: Vec<(String, String)>) -> Result<(), ApplyError> {
+        let err = |message: String| ApplyError::Service {
+            service: service.to_string(),
+            message,
+        };
+        let desired = self
+            .desired
+            .services
+            .get(service)
+            .ok_or_else(|| err("not in the project".into()))?;
+        let store = ImageStore::open(self.root).map_err(|e| err(error_chain(&e)))?;
+        let image = store
+            .resolve(&desired.image)
+            .map_err(|e| err(format!("image {}: {}", desired.image, error_chain(&e))))?;
+        let info = image.runtime_info(&desired.image);
+        let replica = Replica {
+            project: self.project,
+            service,
+            number,
+            name,
+            image_id: &image.id,
+            config_hash: &desired.config_hash,
+            oneoff: false,
+        };
+        let spec = translate::container_spec(&replica).map_err(|e| err(e.to_string()))?;
+        let compose_service = &self.project.services[service];
+        let healthcheck = health::config_for(compose_service);
+        let restart_policy = restart::policy_for(compose_service).map_err(err)?;
+        let mut options = spec.options;
+        for (target, volume) in reuse {
+            if !options.volumes.iter().any(|v| mount_target(v) == target) {
+                options.volumes.push(format!("{volume}:{target}"));
+            }
+        }
+        self.event("Container", name, "Creating");
+        let id = container::new_id();
+        let owner = Owner {
+            container_id: id.clone(),
+            container_name: name.to_string(),
+        };
+        let release = || {
+            let _ = NetworkStore::new(self.root).release_all_for(&id);
+        };
+        for (index, join) in spec.networks.iter().enumerate() {
+            match provision::attach_new_container(
+                self.root,
+                &join.network,
+                join.ipv4_address,
+                &join.aliases,
+                &owner,
+                index,
+            ) {
+                Ok(attachment) => options.network_attachments.push(attachment),
+                Err(e) => {
+                    release();
+                    return Err(err(error_chain(&e)));
+                }
+            }
+        }
+        let result = (|| {
+            let devices = crate::devices::host_nodes::device_nodes(&spec.devices).map_err(|e| error_chain(&e))?;
+            let device_edits =
+                crate::devices::edits_for_service(service, compose_service, &crate::devices::device_root())
+                    .map_err(|e| error_chain(&e))?;
+            let published = ports::publish(self.root, &spec.ports).map_err(|e| error_chain(&e))?;
+            let requests = create::volume_requests(&options, &info).map_err(|e| e.to_string())?;
+            let volumes = VolumeStore::open(self.root).map_err(|e| error_chain(&e))?;
+            let locked = volumes.lock().map_err(|e| error_chain(&e))?;
+            let (sources, anonymous) = locked.resolve_for_container(&requests).map_err(|e| error_chain(&e))?;
+            options.volume_sources = sources;
+            let built = create::build(&options, &info, &id, name, devices, &crate::rfc3339::now())
+                .map(|config| {
+                    let mut config = ContainerConfig {
+                        ports: published,
+                        healthcheck,
+                        restart: restart_policy,
+                        ..config
+                    };
+                    if let Some(edits) = &device_edits {
+                        crate::devices::apply_to_config(&mut config, edits);
+                    }
+                    config
+                })
+                .map_err(|e| e.to_string());
+            let created = built.and_then(|config| lifecycle::create(self.root, config).map_err(|e| e.to_string()));
+            if created.is_err() {
+                for volume in &anonymous {
+                    let _ = locked.remove(volume, true);
+                }
+            }
+            created
+        })();
+        match result {
+            Ok(_) => {
+                self.event("Container", name, "Created");
+                Ok(())
+            }
+            Err(message) => {
+                release();
+                Err(err(message))
+            }
+        }
+    }
+
+    fn recreate(&self, service: &str, old: &str, number: u32, name: &str, timeout: Duration) -> Result<(), ApplyError> {
+        self.event("Container", old, "Recreate");
+        let reuse = match container::find(self.root, old) {
+            Ok(c) => anonymous_volumes(self.root, &c.config),
+            Err(_) => Vec::new(),
+        };
+        self.stop(old, timeout)?;
+        self.remove(old, false)?;
+        self.create(service, number, name, reuse)?;
+        self.event("Container", name, "Recreated");
+        Ok(())
+    }
+
+    fn start(&self, service: &str, name: &str) -> Result<(), ApplyError> {
+        self.wait_for_dependencies(service)?;
+        let err = |message: String| ApplyError::Container {
+            container: name.to_string(),
+            message,
+        };
+        let c = container::find(self.root, name).map_err(|e| err(e.to_string()))?;
+        self.event("Container", name, "Starting");
+        if let Some(config) = &c.config.healthcheck {
+            let _ = config;
+            // A fresh run starts with a fresh health state.
+            let _ = std::fs::remove_file(health::state_path(&c));
+        }
+        let _ = std::fs::remove_file(c.dir.join(super::supervisor::RESTART_FILE));
+        lifecycle::start(self.root, &c).map_err(|e| err(e.to_string()))?;
+        self.event("Container", name, "Started");
+        Ok(())
+    }
+
+    /// `depends_on` conditions (compose `waitDependencies`): healthy, or
+    /// exited 0; `service_started` needs nothing more, the wave order saw
+    /// to it.
+    fn wait_for_dependencies(&self, service: &str) -> Result<(), ApplyError> {
+        let Some(desired) = self.desired.services.get(service) else {
+            return Ok(());
+        };
+        for (dependency, edge) in &desired.depends_on {
+            if edge.condition == Condition::ServiceStarted || !self.desired.services.contains_key(dependency) {
+                continue;
+            }
+            let containers: Vec<Container> = super::observe::project_containers(self.root, &self.desired.project)
+                .map_err(|e| ApplyError::Dependency(error_chain(&e)))?
+                .into_iter()
+                .filter(|c| {
+                    c.config.labels.get(labels::SERVICE) == Some(dependency)
+                        && c.config.labels.get(labels::ONEOFF).map(String::as_str) != Some("True")
+                })
+                .collect();
+            for c in containers {
+                match edge.condition {
+                    Condition::ServiceHealthy => self.wait_healthy(&c, edge.required)?,
+                    Condition::ServiceCompletedSuccessfully => self.wait_completed(dependency, &c)?,
+                    Condition::ServiceStarted => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_healthy(&self, c: &Container, required: bool) -> Result<(), ApplyError> {
+        let name = &c.config.name;
+        if c.config.healthcheck.is_none() {
+            if !required {
+                return Ok(());
+            }
+            return Err(ApplyError::Dependency(format!(
+                "container {name} has no healthcheck configured"
+            )));
+        }
+        self.event("Container", name, "Waiting");
+        loop {
+            let state = c.state().map_err(|e| ApplyError::Dependency(e.to_string()))?;
+            if !matches!(state.status, Status::Running) {
+                return Err(ApplyError::Dependency(format!(
+                    "container {name} exited ({})",
+                    state.exit_code.unwrap_or(-1)
+                )));
+            }
+            match health::read(c).map(|h| h.status) {
+                Some(health::HealthStatus::Healthy) => {
+                    self.event("Container", name, "Healthy");
+                    return Ok(());
+                }
+                Some(health::HealthStatus::Unhealthy) => {
+                    return Err(ApplyError::Dependency(format!("container {name} is unhealthy")));
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn wait_completed(&self, service: &str, c: &Container) -> Result<(), ApplyError> {
+        let name = &c.config.name;
+        self.event("Container", name, "Waiting");
+        let code = lifecycle::wait_exit(c, None)
+            .map_err(|e| ApplyError::Dependency(e.to_string()))?
+            .unwrap_or(-1);
+        if code != 0 {
+            return Err(ApplyError::Dependency(format!(
+                "service {service:?} didn't complete successfully: exit {code}"
+            )));
+        }
+        self.event("Container", name, "Exited");
+        Ok(())
+    }
+
+    fn stop(&self, name: &str, timeout: Duration) -> Result<(), ApplyError> {
+        let Ok(c) = container::find(self.root, name) else {
+            return Ok(());
+        };
+        let running = c
+            .state()
+            .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused));
+        if running {
+            self.event("Container", name, "Stopping");
+        }
+        lifecycle::stop(self.root, &c, timeout).map_err(|e| ApplyError::Container {
+            container: name.to_string(),
+            message: e.to_string(),
+        })?;
+        if running {
+            self.event("Container", name, "Stopped");
+        }
+        Ok(())
+    }
+
+    fn remove(&self, name: &str, with_volumes: bool) -> Result<(), ApplyError> {
+        let Ok(c) = container::find(self.root, name) else {
+            return Ok(());
+        };
+        self.event("Container", name, "Removing");
+        let result = if with_volumes {
+            lifecycle::remove_with_volumes(self.root, &c, true)
+        } else {
+            lifecycle::remove(self.root, &c, true)
+        };
+        result.map_err(|e| ApplyError::Container {
+            container: name.to_string(),
+            message: e.to_string(),
+        })?;
+        self.event("Container", name, "Removed");
+        Ok(())
+    }
+
+    fn remove_network(&self, name: &str) -> Result<(), ApplyError> {
+        self.event("Network", name, "Removing");
+        provision::remove_network(self.root, name).map_err(|e| ApplyError::Network {
+            network: name.to_string(),
+            message: error_chain(&e),
+        })?;
+        self.event("Network", name, "Removed");
+        Ok(())
+    }
+
+    fn remove_volume(&self, name: &str) -> Result<(), ApplyError> {
+        let err = |e: crate::volume::VolumeError| ApplyError::Volume {
+            volume: name.to_string(),
+            message: error_chain(&e),
+        };
+        let store = VolumeStore::open(self.root).map_err(err)?;
+        store.lock().map_err(err)?.remove(name, false).map_err(err)?;
+        self.event("Volume", name, "Removed");
+        Ok(())
+    }
+}
+
+/// compose `build:` → a build request; what berth cannot honour is refused
+/// by name rather than ignored.
+pub fn build_request(
+    build: &crate::spec::model::build::Build,
+    image: &str,
+    no_cache: bool,
+) -> Result<crate::build::BuildRequest, String> {
+    if !build.additional_contexts.0.is_empty() {
+        return Err("build.additional_contexts is not supported by berth".into());
+    }
+    let context = build.context.clone().unwrap_or_else(|| ".".into());
+    let mut tags = vec![image.to_string()];
+    tags.extend(build.tags.iter().cloned());
+    Ok(crate::build::BuildRequest {
+        context: context.into(),
+        dockerfile: build.dockerfile.as_ref().map(Into::into),
+        dockerfile_inline: build.dockerfile_inline.clone(),
+        args: build.args.0.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+        target: build.target.clone(),
+        tags,
+        labels: build.labels.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        no_cache: no_cache || build.no_cache.unwrap_or(false),
+        pull: build.pull.unwrap_or(false),
+        quiet: true,
+    })
+}
+
+/// The target of a `-v` spec (`SRC:TARGET[:MODE]` or `TARGET`).
+fn mount_target(spec: &str) -> &str {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [target] => target,
+        [first, second, ..] if second.starts_with('/') || !first.starts_with('/') => second,
+        [first, ..] => first,
+        [] => "",
+    }
+}
+
+/// The anonymous volumes of a container: target → volume name.
+fn anonymous_volumes(root: &Root, config: &ContainerConfig) -> Vec<(String, String)> {
+    let Ok(store) = VolumeStore::open(root) else {
+        return Vec::new();
+    };
+    config
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Volume)
+        .filter_map(|m| {
+            let volume = m.volume.as_ref()?;
+            store
+                .get(volume)
+                .ok()
+                .filter(|v| v.anonymous)
+                .map(|_| (m.target.clone(), volume.clone()))
+        })
+        .collect()
+}
+
+/// An error with its sources, one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Waits until every container of the project that has a healthcheck is
+/// healthy (`up --wait`), failing with the names of unhealthy or exited
+/// ones, or of those still starting at the deadline.
+pub fn wait_until_healthy(root: &Root, project: &str, timeout: Option<Duration>) -> Result<(), String> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let containers = super::observe::project_containers(root, project).map_err(|e| error_chain(&e))?;
+        let mut pending = BTreeMap::new();
+        let mut failed = Vec::new();
+        for c in &containers {
+            if c.config.labels.get(labels::ONEOFF).map(String::as_str) == Some("True") {
+                continue;
+            }
+            let Ok(state) = c.state() else { continue };
+            if state.status != Status::Running {
+                if state.stopped_by_user || state.exit_code == Some(0) {
+                    continue;
+                }
+                failed.push(format!("{} exited ({})", c.config.name, state.exit_code.unwrap_or(-1)));
+                continue;
+            }
+            if c.config.healthcheck.is_none() {
+                continue;
+            }
+            match health::read(c).map(|h| h.status) {
+                Some(health::HealthStatus::Healthy) => {}
+                Some(health::HealthStatus::Unhealthy) => failed.push(format!("{} is unhealthy", c.config.name)),
+                _ => {
+                    pending.insert(c.config.name.clone(), ());
+                }
+            }
+        }
+        if !failed.is_empty() {
+            return Err(failed.join(", "));
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let names: Vec<String> = pending.into_keys().collect();
+            return Err(format!("timed out waiting for {} to be healthy", names.join(", ")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_targets() {
+        assert_eq!(mount_target("/data"), "/data");
+        assert_eq!(mount_target("vol:/data:ro"), "/data");
+        assert_eq!(mount_target("/host:/data"), "/data");
+    }
+}

@@ -1,0 +1,586 @@
+//! The compose verbs on the real kernel: `up` converging multi-service
+//! stacks (dependency conditions, recreation, orphans, scale), the
+//! foreground session, `down` leaving nothing behind.
+//!
+//! Each test has its own engine root, project, 10.202.x.0/24 subnet and
+//! host ports 182xx, so the tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{network_engine, stderr, stdout, Engine};
+
+/// A project directory with a compose file, and the engine it runs on.
+struct Stack {
+    engine: Engine,
+    dir: PathBuf,
+    project: String,
+}
+
+impl Stack {
+    fn new(project: &str, yaml: &str) -> Stack {
+        let engine = network_engine();
+        let dir = engine.dir.path().join("project");
+        std::fs::create_dir_all(&dir).unwrap();
+        let stack = Stack {
+            engine,
+            dir,
+            project: project.to_string(),
+        };
+        stack.write(yaml);
+        stack
+    }
+
+    fn write(&self, yaml: &str) {
+        std::fs::write(self.dir.join("compose.yaml"), yaml).unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
+            .current_dir(&self.dir)
+            .arg("--root")
+            .arg(self.engine.root.path())
+            .args(["-p", &self.project])
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+        format!("{}{}", stdout(&out), stderr(&out))
+    }
+
+    /// `ps -a --format json`: name → (id, state, health).
+    fn ps(&self) -> BTreeMap<String, (String, String, String)> {
+        let text = self.ok(&["ps", "-a", "--format", "json"]);
+        let json_line = text.lines().find(|l| l.starts_with('[')).unwrap();
+        let list: Vec<serde_json::Value> = serde_json::from_str(json_line).unwrap();
+        list.iter()
+            .map(|c| {
+                (
+                    c["Name"].as_str().unwrap().to_string(),
+                    (
+                        c["Id"].as_str().unwrap().to_string(),
+                        c["State"].as_str().unwrap().to_string(),
+                        c["Health"].as_str().unwrap().to_string(),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Stops the root's engine (auto-started by the verbs).
+    fn stop_engine(&self) {
+        let _ = self.engine.berth(&["engine", "--stop"]);
+    }
+
+    /// `down -v`, then nothing of the project may remain: containers,
+    /// mounts, cgroups, processes (the engine stopped), networks and their
+    /// bridges, volumes.
+    fn down_and_check(&self) {
+        self.ok(&["down", "-v", "-t", "1"]);
+        self.stop_engine();
+        self.engine.assert_no_residue();
+        let networks = berth::network::NetworkStore::new(&self.engine.root).list().unwrap();
+        assert!(networks.is_empty(), "networks left: {networks:?}");
+        let volumes = berth::volume::VolumeStore::open(&self.engine.root)
+            .unwrap()
+            .list()
+            .unwrap();
+        assert!(volumes.is_empty(), "volumes left: {volumes:?}");
+        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        let tag = self.engine.root.tag();
+        let text = stdout(&links);
+        assert!(
+            !text.contains(&format!("berth:{tag}")),
+            "links of this root left:\n{text}"
+        );
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // A failed test must not leave its engine running.
+        self.stop_engine();
+    }
+}
+
+/// GET http://127.0.0.1:PORT/PATH, retried while the server comes up.
+fn http_get(port: u16, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        })();
+        match attempt {
+            Ok(body) if body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200") => return body,
+            other if Instant::now() > deadline => panic!("GET :{port}{path} failed: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+impl Stack {
+    /// Polls `done` for up to 60 s; a timeout shows `ps` and the engine log.
+    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            if Instant::now() > deadline {
+                let ps = self.run(&["ps", "-a", "--format", "json"]);
+                let log = std::fs::read_to_string(self.engine.root.path().join("engine.log")).unwrap_or_default();
+                panic!("timed out waiting for {what}\nps: {}\nengine log:\n{log}", stdout(&ps));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn healthy_and_completed_dependencies_gate_the_start_and_down_leaves_nothing() {
+    let stack = Stack::new(
+        "gates",
+        r#"
+services:
+  db:
+    image: busybox
+    command: sh -c "sleep 1; mkdir -p /www; echo dbok > /www/index.html; exec httpd -f -p 80 -h /www"
+    healthcheck:
+      test: ["CMD-SHELL", "wget -qO- http://127.0.0.1/ | grep -q dbok"]
+      interval: 300ms
+      start_interval: 100ms
+      start_period: 10s
+  seed:
+    image: busybox
+    command: sh -c "echo seeded > /shared/seed"
+    volumes: [shared:/shared]
+  web:
+    image: busybox
+    command: sh -c "wget -qO- http://db/ && cat /shared/seed && exec httpd -f -p 80 -h /shared"
+    volumes: [shared:/shared]
+    ports: ["18201:80"]
+    depends_on:
+      db: {condition: service_healthy}
+      seed: {condition: service_completed_successfully}
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.1.0/24}]}
+volumes:
+  shared: {}
+"#,
+    );
+    let out = stack.ok(&["up", "-d"]);
+    assert!(out.contains("Container gates-db-1  Healthy"), "{out}");
+    let ps = stack.ps();
+    assert_eq!(ps["gates-db-1"].1, "running");
+    assert_eq!(ps["gates-db-1"].2, "healthy");
+    assert_eq!(ps["gates-seed-1"].1, "exited");
+    assert_eq!(ps["gates-web-1"].1, "running");
+    // The web service found the database by name and the seed's volume.
+    assert!(http_get(18201, "/seed").contains("seeded"));
+    let logs = stack.ok(&["logs", "web"]);
+    assert!(logs.contains("gates-web-1  | dbok"), "{logs}");
+    assert!(logs.contains("gates-web-1  | seeded"), "{logs}");
+    // Converged: a second up does nothing to the running services.
+    let again = stack.ok(&["up", "-d", "web", "db"]);
+    assert!(!again.contains("Created") && !again.contains("Recreate"), "{again}");
+    assert_eq!(stack.ps()["gates-web-1"].0, ps["gates-web-1"].0);
+    stack.down_and_check();
+}
+
+#[test]
+fn a_failing_dependency_fails_up_naming_it() {
+    let stack = Stack::new(
+        "failing",
+        r#"
+services:
+  init:
+    image: busybox
+    command: sh -c "exit 3"
+  app:
+    image: busybox
+    command: sleep 60
+    depends_on:
+      init: {condition: service_completed_successfully}
+  sick:
+    image: busybox
+    command: sleep 60
+    healthcheck: {test: ["CMD", "false"], interval: 100ms, retries: 2}
+  needs-sick:
+    image: busybox
+    command: sleep 60
+    depends_on:
+      sick: {condition: service_healthy}
+  missing:
+    image: no-such-image:1
+    pull_policy: never
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.2.0/24}]}
+"#,
+    );
+    let out = stack.run(&["up", "-d", "missing"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("\"missing\""), "{}", stderr(&out));
+    let out = stack.run(&["up", "-d", "app"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("service \"init\" didn't complete successfully: exit 3"),
+        "{}",
+        stderr(&out)
+    );
+    let out = stack.run(&["up", "-d", "needs-sick"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("failing-sick-1 is unhealthy"), "{}", stderr(&out));
+    stack.down_and_check();
+}
+
+#[test]
+fn only_changed_services_and_their_restart_dependents_are_recreated() {
+    let yaml = |a_env: &str, c_cmd: &str| {
+        format!(
+            r#"
+services:
+  a:
+    image: busybox
+    command: sleep 300
+    environment: [VERSION={a_env}]
+  b:
+    image: busybox
+    command: sleep 300
+    depends_on:
+      a: {{condition: service_started, restart: true}}
+  c:
+    image: busybox
+    command: {c_cmd}
+networks:
+  default:
+    ipam: {{config: [{{subnet: 10.202.3.0/24}}]}}
+"#
+        )
+    };
+    let stack = Stack::new("recreate", &yaml("1", "sleep 300"));
+    stack.ok(&["up", "-d", "-t", "1"]);
+    let first = stack.ps();
+    stack.write(&yaml("2", "sleep 300"));
+    let out = stack.ok(&["up", "-d", "-t", "1"]);
+    let second = stack.ps();
+    assert_ne!(first["recreate-a-1"].0, second["recreate-a-1"].0, "{out}");
+    assert_ne!(first["recreate-b-1"].0, second["recreate-b-1"].0, "{out}");
+    assert_eq!(first["recreate-c-1"].0, second["recreate-c-1"].0, "{out}");
+    stack.write(&yaml("2", "sleep 301"));
+    stack.ok(&["up", "-d", "-t", "1"]);
+    let third = stack.ps();
+    assert_eq!(second["recreate-a-1"].0, third["recreate-a-1"].0);
+    assert_eq!(second["recreate-b-1"].0, third["recreate-b-1"].0);
+    assert_ne!(second["recreate-c-1"].0, third["recreate-c-1"].0);
+    assert!(third.values().all(|(_, state, _)| state == "running"), "{third:?}");
+    stack.ok(&["up", "-d", "--force-recreate", "-t", "1", "c"]);
+    assert_ne!(stack.ps()["recreate-c-1"].0, third["recreate-c-1"].0);
+    stack.down_and_check();
+}
+
+#[test]
+fn orphans_are_kept_until_asked_and_scale_moves_both_ways() {
+    let both = r#"
+services:
+  x:
+    image: busybox
+    command: sleep 300
+  y:
+    image: busybox
+    command: sleep 300
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.4.0/24}]}
+"#;
+    let stack = Stack::new("orphans", both);
+    stack.ok(&["up", "-d"]);
+    stack.write(&both.replace("  y:\n    image: busybox\n    command: sleep 300\n", ""));
+    let out = stack.ok(&["up", "-d"]);
+    assert!(out.contains("Found orphan containers (orphans-y-1)"), "{out}");
+    assert!(stack.ps().contains_key("orphans-y-1"));
+    stack.ok(&["up", "-d", "--remove-orphans", "-t", "1"]);
+    assert!(!stack.ps().contains_key("orphans-y-1"));
+    stack.ok(&["up", "-d", "--scale", "x=3"]);
+    let ps = stack.ps();
+    for n in 1..=3 {
+        assert_eq!(ps[&format!("orphans-x-{n}")].1, "running", "{ps:?}");
+    }
+    stack.ok(&["up", "-d", "--scale", "x=1", "-t", "1"]);
+    let ps = stack.ps();
+    assert_eq!(ps.keys().collect::<Vec<_>>(), vec!["orphans-x-1"]);
+    stack.down_and_check();
+}
+
+#[test]
+fn concurrent_ups_of_one_project_serialize() {
+    let stack = Stack::new(
+        "concurrent",
+        r#"
+services:
+  s:
+    image: busybox
+    command: sleep 300
+    deploy: {replicas: 2}
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.5.0/24}]}
+"#,
+    );
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3).map(|_| scope.spawn(|| stack.run(&["up", "-d"]))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outputs {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let ps = stack.ps();
+    assert_eq!(ps.len(), 2, "{ps:?}");
+    stack.down_and_check();
+}
+
+#[test]
+fn foreground_up_streams_logs_and_stops_on_interrupt() {
+    let stack = Stack::new(
+        "fg",
+        r#"
+services:
+  talker:
+    image: busybox
+    command: sh -c "echo talker ready; exec sleep 300"
+  done:
+    image: busybox
+    command: echo finished
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.6.0/24}]}
+"#,
+    );
+    let mut child = stack
+        .command(&["up", "--no-color", "-t", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        out.read_to_string(&mut text).unwrap();
+        text
+    });
+    stack.wait_for("talker running", || {
+        stack.ps().get("fg-talker-1").is_some_and(|c| c.1 == "running")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let text = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("fg-talker-1  | talker ready"), "{text}");
+    assert!(text.contains("fg-done-1    | finished"), "{text}");
+    let ps = stack.ps();
+    assert_eq!(ps["fg-talker-1"].1, "exited", "{ps:?}");
+    stack.down_and_check();
+}
+
+#[test]
+fn abort_on_container_exit_returns_the_chosen_exit_code() {
+    let stack = Stack::new(
+        "abort",
+        r#"
+services:
+  server:
+    image: busybox
+    command: sleep 300
+  tests:
+    image: busybox
+    command: sh -c "echo testing; exit 7"
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.7.0/24}]}
+"#,
+    );
+    let out = stack.run(&["up", "--exit-code-from", "tests", "-t", "1"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(stdout(&out).contains("testing"));
+    assert_eq!(stack.ps()["abort-server-1"].1, "exited");
+    stack.down_and_check();
+}
+
+/// `ps --format json` entry of one container.
+fn summary(stack: &Stack, name: &str) -> Option<serde_json::Value> {
+    let text = stack.ok(&["ps", "-a", "--format", "json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(text.lines().find(|l| l.starts_with('['))?).ok()?;
+    list.into_iter().find(|c| c["Name"] == name)
+}
+
+#[test]
+fn restart_policies_back_off_give_up_and_respect_stop() {
+    let stack = Stack::new(
+        "restarts",
+        r#"
+services:
+  crash:
+    image: busybox
+    command: sh -c "echo crashing; exit 1"
+    restart: on-failure:3
+  always:
+    image: busybox
+    command: sh -c "echo running; sleep 0.2"
+    restart: always
+  never:
+    image: busybox
+    command: sh -c "exit 2"
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.8.0/24}]}
+"#,
+    );
+    stack.ok(&["up", "-d"]);
+    stack.wait_for("crash to give up after 3 restarts", || {
+        summary(&stack, "restarts-crash-1").is_some_and(|c| c["RestartCount"] == 3 && c["State"] == "exited")
+    });
+    stack.wait_for("always to be restarted 3 times", || {
+        summary(&stack, "restarts-always-1").is_some_and(|c| c["RestartCount"].as_u64().unwrap_or(0) >= 3)
+    });
+    // Gave up: no fourth run, however long we wait for the backoff.
+    std::thread::sleep(Duration::from_secs(2));
+    let crash = summary(&stack, "restarts-crash-1").unwrap();
+    assert_eq!(
+        (crash["RestartCount"].as_u64(), crash["ExitCode"].as_i64()),
+        (Some(3), Some(1))
+    );
+    let logs = stack.ok(&["logs", "crash"]);
+    assert_eq!(logs.matches("crashing").count(), 4, "{logs}");
+    let never = summary(&stack, "restarts-never-1").unwrap();
+    assert_eq!(
+        (never["RestartCount"].as_u64(), never["State"].as_str()),
+        (Some(0), Some("exited"))
+    );
+    // A stopped container stays stopped.
+    stack.ok(&["stop", "-t", "1", "always"]);
+    let count = summary(&stack, "restarts-always-1").unwrap()["RestartCount"].clone();
+    std::thread::sleep(Duration::from_secs(1));
+    let always = summary(&stack, "restarts-always-1").unwrap();
+    assert_eq!(always["State"], "exited");
+    assert_eq!(always["RestartCount"], count);
+    stack.down_and_check();
+}
+
+/// The engine's pid, from its version answer.
+fn engine_pid(stack: &Stack) -> i32 {
+    let client = berth::engine::api::Client::new(berth::engine::api::socket_path(&stack.engine.root));
+    let version = client.request("GET", "/v1/version", None).unwrap();
+    i32::try_from(version["pid"].as_i64().unwrap()).unwrap()
+}
+
+#[test]
+fn an_engine_killed_at_any_point_recovers_and_converges() {
+    let yaml = |generation: u32| {
+        format!(
+            r#"
+services:
+  a:
+    image: busybox
+    command: sleep 300
+    environment: [GENERATION={generation}]
+    deploy: {{replicas: 2}}
+  b:
+    image: busybox
+    command: sleep 300
+    depends_on: [a]
+    environment: [GENERATION={generation}]
+networks:
+  default:
+    ipam: {{config: [{{subnet: 10.202.9.0/24}}]}}
+  extra:
+    ipam: {{config: [{{subnet: 10.202.10.0/24}}]}}
+"#
+        )
+    };
+    let stack = Stack::new("killed", &yaml(0));
+    stack.ok(&["up", "-d", "-t", "0"]);
+    let running_before = stack.ps();
+    // The containers outlive their engine.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(engine_pid(&stack)),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert_eq!(stack.ps(), running_before);
+    for (generation, delay_ms) in [(1, 5), (2, 40), (3, 120), (4, 250), (5, 600)] {
+        eprintln!("generation {generation}");
+        stack.write(&yaml(generation));
+        let pid = engine_pid(&stack);
+        let mut child = stack
+            .command(&["up", "-d", "-t", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        // The next verb starts a new engine, which repairs and converges.
+        let out = stack.run(&["up", "-d", "-t", "0"]);
+        if !out.status.success() {
+            let log = std::fs::read_to_string(stack.engine.root.path().join("engine.log")).unwrap_or_default();
+            panic!(
+                "generation {generation}: up failed: {}\nengine log:\n{log}",
+                stderr(&out)
+            );
+        }
+        let ps = stack.ps();
+        assert_eq!(ps.len(), 3, "generation {generation}: {ps:?}");
+        assert!(
+            ps.values().all(|(_, state, _)| state == "running"),
+            "generation {generation}: {ps:?}"
+        );
+    }
+    // Converged: a further up has nothing to do.
+    let again = stack.ok(&["up", "-d"]);
+    assert!(!again.contains("Creat") && !again.contains("Start"), "{again}");
+    // Killed during `down` too: the next `down` finishes the job.
+    for delay_ms in [30, 150] {
+        let pid = engine_pid(&stack);
+        let mut child = stack
+            .command(&["down", "-v", "-t", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        stack.ok(&["up", "-d", "-t", "0"]);
+    }
+    stack.down_and_check();
+}
