@@ -584,3 +584,89 @@ networks:
     }
     stack.down_and_check();
 }
+
+#[test]
+fn down_by_project_name_alone_and_up_wait() {
+    let stack = Stack::new(
+        "byname",
+        r#"
+services:
+  db:
+    image: busybox
+    command: sh -c "sleep 1; touch /tmp/ok; exec sleep 300"
+    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ok"], interval: 200ms, start_interval: 100ms, start_period: 10s}
+    volumes: [data:/data]
+  app:
+    image: busybox
+    command: sleep 300
+    depends_on: [db]
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.11.0/24}]}
+volumes:
+  data: {}
+"#,
+    );
+    // --wait returns once the healthcheck passes.
+    stack.ok(&["up", "--wait", "-t", "0"]);
+    let ps = stack.ps();
+    assert_eq!(ps["byname-db-1"].2, "healthy", "{ps:?}");
+    // Elsewhere, with only the name: the project is found by its labels.
+    let elsewhere = stack.engine.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .current_dir(&elsewhere)
+        .arg("--root")
+        .arg(stack.engine.root.path())
+        .args(["-p", "byname", "down", "-v", "-t", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Network byname_default  Removed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("Volume byname_data  Removed"), "{}", stderr(&out));
+    stack.down_and_check();
+}
+
+#[test]
+fn restart_policies_are_honoured_by_a_new_engine() {
+    let stack = Stack::new(
+        "reborn",
+        r#"
+services:
+  worker:
+    image: busybox
+    command: sh -c "echo started; sleep 300"
+    restart: always
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.12.0/24}]}
+"#,
+    );
+    stack.ok(&["up", "-d"]);
+    stack.stop_engine();
+    // The worker dies while no engine runs.
+    let state = berth::runtime::container::find(&stack.engine.root, "reborn-worker-1")
+        .unwrap()
+        .state()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(state.pid.unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let c = berth::runtime::container::find(&stack.engine.root, "reborn-worker-1").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.state().unwrap().status == berth::runtime::config::Status::Running {
+        assert!(Instant::now() < deadline, "the worker did not die");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Any verb starts an engine, which restarts it.
+    stack.wait_for("the worker to be restarted", || {
+        summary(&stack, "reborn-worker-1").is_some_and(|c| c["State"] == "running" && c["RestartCount"] == 1)
+    });
+    stack.down_and_check();
+}

@@ -310,6 +310,83 @@ pub fn down(
     applier.run(&plan).map_err(EngineError::Apply)
 }
 
+/// The project as its resources' labels describe it, for `down -p NAME`
+/// without the stack file (compose does the same): its services with their
+/// dependencies, its networks and volumes by their full names.
+pub fn project_from_labels(root: &Root, name: &str) -> Result<Project, EngineError> {
+    use crate::spec::model::links::DependsOn;
+    use crate::spec::model::resources::{Network, Volume};
+    use crate::spec::model::{Condition, Service};
+    let mut project = Project {
+        name: name.to_string(),
+        ..Project::default()
+    };
+    for c in observe::project_containers(root, name)? {
+        let l = &c.config.labels;
+        let Some(service_name) = l.get(labels::SERVICE) else {
+            continue;
+        };
+        let mut service = Service {
+            image: Some(c.config.image.clone()),
+            ..Service::default()
+        };
+        for entry in l.get(labels::DEPENDS_ON).map(String::as_str).unwrap_or("").split(',') {
+            let mut parts = entry.split(':');
+            let (Some(dependency), condition, restart) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            if dependency.is_empty() {
+                continue;
+            }
+            let condition = match condition {
+                Some("service_healthy") => Condition::ServiceHealthy,
+                Some("service_completed_successfully") => Condition::ServiceCompletedSuccessfully,
+                _ => Condition::ServiceStarted,
+            };
+            let depends = DependsOn {
+                condition,
+                restart: Some(restart == Some("true")),
+                required: false,
+            };
+            service.depends_on.insert(dependency.to_string(), depends);
+        }
+        project.services.entry(service_name.clone()).or_insert(service);
+    }
+    for network in crate::network::NetworkStore::new(root)
+        .list()
+        .map_err(ObserveError::from)?
+    {
+        if network.labels.get(labels::PROJECT).map(String::as_str) == Some(name) {
+            let key = network
+                .labels
+                .get(labels::NETWORK)
+                .cloned()
+                .unwrap_or_else(|| network.name.clone());
+            let spec = Network {
+                name: Some(network.name.clone()),
+                ..Network::default()
+            };
+            project.networks.insert(key, spec);
+        }
+    }
+    let volumes = crate::volume::VolumeStore::open(root).map_err(ObserveError::from)?;
+    for volume in volumes.list().map_err(ObserveError::from)? {
+        if volume.labels.get(labels::PROJECT).map(String::as_str) == Some(name) {
+            let key = volume
+                .labels
+                .get(labels::VOLUME)
+                .cloned()
+                .unwrap_or_else(|| volume.name.clone());
+            let spec = Volume {
+                name: Some(volume.name.clone()),
+                ..Volume::default()
+            };
+            project.volumes.insert(key, spec);
+        }
+    }
+    Ok(project)
+}
+
 /// One line of `berth ps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

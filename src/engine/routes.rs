@@ -27,10 +27,12 @@ pub struct UpBody {
     pub request: UpRequest,
 }
 
-/// Body of `POST /v1/projects/{name}/down`.
+/// Body of `POST /v1/projects/{name}/down`; without a project (no stack
+/// file), the project is rebuilt from its resources' labels.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DownBody {
-    pub project: Project,
+    #[serde(default)]
+    pub project: Option<Project>,
     #[serde(default)]
     pub request: DownRequest,
 }
@@ -97,11 +99,18 @@ pub async fn down(state: Arc<EngineState>, request: Request) -> Response {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Err(response) = check_name(&request, &body.project) {
-        return response;
+    if let Some(project) = &body.project {
+        if let Err(response) = check_name(&request, project) {
+            return response;
+        }
     }
+    let name = request.param("name").to_string();
     streamed(state.root.clone(), move |root, events| {
-        project::down(root, &body.project, &body.request, events)
+        let project = match body.project {
+            Some(project) => project,
+            None => project::project_from_labels(root, &name)?,
+        };
+        project::down(root, &project, &body.request, events)
     })
 }
 

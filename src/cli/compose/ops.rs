@@ -3,7 +3,7 @@
 //! `images`.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -395,7 +395,9 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> anyhow::Result<ExitCode> {
             user: args.user.clone(),
             workdir: args.workdir.clone(),
             privileged: args.privileged,
-            ..ExecOptions::default()
+            // compose allocates a terminal unless -T (or stdin is none).
+            tty: !args.no_tty && std::io::stdin().is_terminal(),
+            interactive: !args.no_tty && std::io::stdin().is_terminal(),
         },
     )?;
     Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))

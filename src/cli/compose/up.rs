@@ -277,7 +277,17 @@ fn stop_all(root: &Root, containers: &[crate::runtime::container::Container], ti
 }
 
 pub fn down(cli: &Cli, args: &DownArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load_project(cli, false)?;
+    // Without a stack file, `-p NAME` names a project the engine rebuilds
+    // from its containers' and resources' labels (as compose does).
+    let (name, project) = match load_project(cli, false) {
+        Ok(loaded) => (loaded.project.name.clone(), Some(loaded.project)),
+        Err(e) => match (&cli.project_name, e.downcast_ref::<crate::spec::LoadError>()) {
+            (Some(name), Some(crate::spec::LoadError::NoConfigFile { .. })) if cli.files.is_empty() => {
+                (crate::spec::environment::normalize_project_name(name), None)
+            }
+            _ => return Err(e),
+        },
+    };
     let root = Root::new(&cli.root);
     let request = DownRequest {
         services: args.services.clone(),
@@ -285,8 +295,8 @@ pub fn down(cli: &Cli, args: &DownArgs) -> anyhow::Result<ExitCode> {
         remove_orphans: args.remove_orphans,
         timeout: args.timeout,
     };
-    let body = serde_json::json!({ "project": loaded.project, "request": request });
-    operation(&root, &format!("/v1/projects/{}/down", loaded.project.name), &body)?;
+    let body = serde_json::json!({ "project": project, "request": request });
+    operation(&root, &format!("/v1/projects/{name}/down"), &body)?;
     Ok(ExitCode::SUCCESS)
 }
 
