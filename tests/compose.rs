@@ -670,3 +670,40 @@ networks:
     });
     stack.down_and_check();
 }
+
+#[test]
+fn logs_tail_timestamps_and_no_start() {
+    let stack = Stack::new(
+        "logs",
+        r#"
+services:
+  counter:
+    image: busybox
+    command: sh -c "for i in 1 2 3 4 5; do echo line$$i; done; sleep 300"
+  later:
+    image: busybox
+    command: sh -c "echo later"
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.13.0/24}]}
+"#,
+    );
+    stack.ok(&["up", "-d", "--no-start"]);
+    let ps = stack.ps();
+    assert!(ps.values().all(|(_, state, _)| state == "created"), "{ps:?}");
+    stack.ok(&["start"]);
+    stack.wait_for("five lines", || stack.ok(&["logs", "counter"]).contains("line5"));
+    let tail = stack.ok(&["logs", "--tail", "2", "--no-log-prefix", "counter"]);
+    assert_eq!(tail.lines().collect::<Vec<_>>(), vec!["line4", "line5"], "{tail}");
+    let stamped = stack.ok(&["logs", "-t", "--tail", "1", "counter"]);
+    assert!(
+        stamped.contains("logs-counter-1  | 20") && stamped.contains("Z line5"),
+        "{stamped}"
+    );
+    let future = stack.ok(&["logs", "--since", "2999-01-01T00:00:00Z", "counter"]);
+    assert!(future.trim().is_empty(), "{future}");
+    // `logs -f` ends when the containers it follows have exited.
+    let out = stack.ok(&["logs", "-f", "later"]);
+    assert!(out.contains("logs-later-1  | later"), "{out}");
+    stack.down_and_check();
+}
