@@ -707,3 +707,68 @@ networks:
     assert!(out.contains("logs-later-1  | later"), "{out}");
     stack.down_and_check();
 }
+
+#[test]
+fn configs_secrets_and_a_taken_port_refused_before_anything_is_made() {
+    let stack = Stack::new(
+        "files",
+        r#"
+services:
+  app:
+    image: busybox
+    command: sh -c "cat /site.conf /etc/inline.conf /run/secrets/token; ls -l /etc/inline.conf; sleep 300"
+    configs:
+      - source: site
+        target: /site.conf
+      - source: inline
+        target: /etc/inline.conf
+        mode: 0440
+    secrets: [token]
+  web:
+    image: busybox
+    command: httpd -f -p 80
+    ports: ["18213:80"]
+configs:
+  site: {file: ./site.conf}
+  inline: {content: "inline-config"}
+secrets:
+  token: {environment: BERTH_TEST_TOKEN}
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.14.0/24}]}
+"#,
+    );
+    std::fs::write(stack.dir.join("site.conf"), "site-config\n").unwrap();
+    // Something else holds the web's port: nothing of the project is made.
+    let holder = std::net::TcpListener::bind("0.0.0.0:18213").unwrap();
+    let out = stack
+        .command(&["up", "-d"])
+        .env("BERTH_TEST_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("service \"web\"") && err.contains("18213"), "{err}");
+    assert!(stack.ps().is_empty());
+    assert!(berth::network::NetworkStore::new(&stack.engine.root)
+        .list()
+        .unwrap()
+        .is_empty());
+    drop(holder);
+    let out = stack
+        .command(&["up", "-d"])
+        .env("BERTH_TEST_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stack.wait_for("the app's output", || stack.ok(&["logs", "app"]).contains("-r--r-----"));
+    let logs = stack.ok(&["logs", "--no-log-prefix", "app"]);
+    assert!(
+        logs.contains("site-config") && logs.contains("inline-config") && logs.contains("s3cret"),
+        "{logs}"
+    );
+    let denied = stack.run(&["exec", "-T", "app", "sh", "-c", "echo x > /site.conf"]);
+    assert!(!denied.status.success(), "configs are read-only");
+    stack.down_and_check();
+    assert!(!stack.engine.root.path().join("projects/files").exists());
+}

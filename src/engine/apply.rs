@@ -208,6 +208,27 @@ impl Applier<'_> {
     /// Creates replica `number`; `reuse` are anonymous volumes of a
     /// replaced container (target → volume), kept as compose keeps them.
     fn create(&self, service: &str, number: u32, name: &str, reuse: Vec<(String, String)>) -> Result<(), ApplyError> {
+        self.create_container(service, number, name, reuse, None)
+    }
+
+    /// Creates a one-off container of `service` (`berth run`) through the
+    /// same path as replicas, so it gets the service's networks, volumes,
+    /// devices and limits. As compose's `run` without `--use-aliases`, it
+    /// gets no network aliases: the service name keeps resolving to the
+    /// service's replicas only. `auto_remove`: its monitor removes it on exit.
+    pub fn create_oneoff(&self, service: &str, name: &str, auto_remove: bool) -> Result<(), ApplyError> {
+        self.create_container(service, 1, name, Vec::new(), Some(auto_remove))
+    }
+
+    /// `oneoff`: `None` for a replica, `Some(auto_remove)` for a one-off.
+    fn create_container(
+        &self,
+        service: &str,
+        number: u32,
+        name: &str,
+        reuse: Vec<(String, String)>,
+        oneoff: Option<bool>,
+    ) -> Result<(), ApplyError> {
         let err = |message: String| ApplyError::Service {
             service: service.to_string(),
             message,
@@ -229,13 +250,24 @@ impl Applier<'_> {
             name,
             image_id: &image.id,
             config_hash: &desired.config_hash,
-            oneoff: false,
+            oneoff: oneoff.is_some(),
         };
-        let spec = translate::container_spec(&replica).map_err(|e| err(e.to_string()))?;
+        let mut spec = translate::container_spec(&replica).map_err(|e| err(e.to_string()))?;
+        if let Some(auto_remove) = oneoff {
+            spec.options.auto_remove = auto_remove;
+            for join in &mut spec.networks {
+                join.aliases.clear();
+            }
+        }
         let compose_service = &self.project.services[service];
         let healthcheck = health::config_for(compose_service);
         let restart_policy = restart::policy_for(compose_service).map_err(err)?;
         let mut options = spec.options;
+        for file in &spec.generated_files {
+            let path = write_generated(self.root, &self.project.name, name, file)
+                .map_err(|e| err(format!("writing {} {:?}: {e}", file.kind, file.name)))?;
+            options.volumes.push(format!("{}:{}:ro", path.display(), file.target));
+        }
         for (target, volume) in reuse {
             if !options.volumes.iter().any(|v| mount_target(v) == target) {
                 options.volumes.push(format!("{volume}:{target}"));
@@ -346,7 +378,7 @@ impl Applier<'_> {
     /// `depends_on` conditions (compose `waitDependencies`): healthy, or
     /// exited 0; `service_started` needs nothing more, the wave order saw
     /// to it.
-    fn wait_for_dependencies(&self, service: &str) -> Result<(), ApplyError> {
+    pub fn wait_for_dependencies(&self, service: &str) -> Result<(), ApplyError> {
         let Some(desired) = self.desired.services.get(service) else {
             return Ok(());
         };
@@ -505,6 +537,35 @@ pub fn build_request(
         pull: build.pull.unwrap_or(false),
         quiet: true,
     })
+}
+
+/// Where a project keeps the files berth writes for it (inline configs and
+/// secrets); removed by a whole-project `down`.
+pub fn project_dir(root: &Root, project: &str) -> std::path::PathBuf {
+    root.path().join("projects").join(project)
+}
+
+/// Writes an inline config or secret for container `container`, with its
+/// mode and owner, and returns its path.
+fn write_generated(
+    root: &Root,
+    project: &str,
+    container: &str,
+    file: &translate::GeneratedFile,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project_dir(root, project).join(container);
+    crate::store::create_private_dir(&dir)?;
+    // The container reads it through the bind mount: its directory must be
+    // searchable, the file readable per its mode.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
+    let path = dir.join(format!("{}-{}", file.kind, file.name));
+    crate::store::write_atomic(&path, file.content.as_bytes())?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))?;
+    if file.uid.is_some() || file.gid.is_some() {
+        std::os::unix::fs::chown(&path, file.uid, file.gid)?;
+    }
+    Ok(path)
 }
 
 /// The target of a `-v` spec (`SRC:TARGET[:MODE]` or `TARGET`).

@@ -147,6 +147,7 @@ pub fn up(
         plan = plan_up(&desired, &observe(root, &desired)?, &options)?;
     }
     actions += plan.actions().count();
+    check_published_ports(root, project, &plan)?;
     applier.run(&plan).map_err(EngineError::Apply)?;
     drop(_lock);
     if request.wait {
@@ -157,6 +158,48 @@ pub fn up(
         actions,
         orphans: plan.orphans_kept,
     })
+}
+
+/// A host port the project would publish but something else holds fails
+/// `up` before any container is made, naming the service, the port and the
+/// owner when it is a berth container. Services whose containers are
+/// recreated hold their ports themselves and are not checked.
+fn check_published_ports(root: &Root, project: &Project, plan: &Plan) -> Result<(), EngineError> {
+    let mut checked = std::collections::BTreeSet::new();
+    let mut errors = Vec::new();
+    for action in plan.actions() {
+        let Action::Create { service, .. } = action else {
+            continue;
+        };
+        if !checked.insert(service.clone()) {
+            continue;
+        }
+        let Some(compose_service) = project.services.get(service) else {
+            continue;
+        };
+        let specs: Vec<String> = super::translate::published_ports(compose_service)
+            .into_iter()
+            .filter(|spec| has_fixed_host_port(spec))
+            .collect();
+        if let Err(e) = crate::runtime::ports::publish(root, &specs) {
+            errors.push(ApplyError::Service {
+                service: service.clone(),
+                message: error_chain(&e),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Apply(errors))
+    }
+}
+
+/// `HOST_IP:HOST_PORT:PORT/proto` or `HOST_PORT:PORT/proto`, not `PORT` or
+/// `HOST_IP::PORT` (ephemeral ports cannot conflict).
+fn has_fixed_host_port(spec: &str) -> bool {
+    let parts: Vec<&str> = spec.split(':').collect();
+    parts.len() >= 2 && !parts[parts.len() - 2].is_empty()
 }
 
 /// `build` and `pull` flags.
@@ -307,7 +350,20 @@ pub fn down(
         events,
         remove_volumes: request.remove_volumes,
     };
-    applier.run(&plan).map_err(EngineError::Apply)
+    applier.run(&plan).map_err(EngineError::Apply)?;
+    if request.services.is_empty() {
+        let dir = super::apply::project_dir(root, &project.name);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                events(Event::new(
+                    "Project",
+                    &project.name,
+                    &format!("cannot remove {}: {e}", dir.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The project as its resources' labels describe it, for `down -p NAME`

@@ -38,6 +38,22 @@ pub struct ContainerSpec {
     pub ports: Vec<String>,
     /// Host device paths (`/dev/x[:/dev/y[:rwm]]`).
     pub devices: Vec<String>,
+    /// `configs`/`secrets` given inline (`content`): files the apply layer
+    /// writes under the root and mounts read-only at their targets.
+    pub generated_files: Vec<GeneratedFile>,
+}
+
+/// A config or secret whose content berth writes to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// `configs` or `secrets`.
+    pub kind: &'static str,
+    pub name: String,
+    pub content: String,
+    pub target: String,
+    pub mode: u32,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// One network a replica joins.
@@ -155,14 +171,79 @@ pub fn container_spec(replica: &Replica<'_>) -> Result<ContainerSpec, TranslateE
     let ports = if networks.is_empty() {
         Vec::new()
     } else {
-        ports(service)
+        published_ports(service)
     };
+    let mut generated_files = Vec::new();
+    for (kind, references, objects) in [
+        ("configs", &service.configs, &replica.project.configs),
+        ("secrets", &service.secrets, &replica.project.secrets),
+    ] {
+        for reference in references {
+            file_object(name, kind, reference, objects, &mut options, &mut generated_files)?;
+        }
+    }
     Ok(ContainerSpec {
         options,
         networks,
         ports,
         devices,
+        generated_files,
     })
+}
+
+/// A `configs`/`secrets` entry: a file is bind-mounted read-only at its
+/// target (configs: `/<name>`, secrets: `/run/secrets/<name>`); inline
+/// `content` becomes a [`GeneratedFile`]. `environment` sources are turned
+/// into content by the CLI, whose environment they name.
+fn file_object(
+    service: &str,
+    kind: &'static str,
+    reference: &crate::spec::model::links::FileReference,
+    objects: &BTreeMap<String, crate::spec::model::resources::FileObject>,
+    options: &mut CreateOptions,
+    generated: &mut Vec<GeneratedFile>,
+) -> Result<(), TranslateError> {
+    let unsupported = |what: String| TranslateError::Unsupported {
+        service: service.to_string(),
+        what,
+    };
+    let object = objects
+        .get(&reference.source)
+        .ok_or_else(|| unsupported(format!("{kind} {:?}, which is not defined", reference.source)))?;
+    let target = match (kind, reference.target.as_deref()) {
+        (_, Some(t)) if t.starts_with('/') => t.to_string(),
+        ("secrets", Some(t)) => format!("/run/secrets/{t}"),
+        ("secrets", None) => format!("/run/secrets/{}", reference.source),
+        (_, Some(t)) => format!("/{t}"),
+        (_, None) => format!("/{}", reference.source),
+    };
+    if object.external {
+        return Err(unsupported(format!(
+            "external {kind} {:?} (swarm only)",
+            reference.source
+        )));
+    }
+    if let Some(file) = &object.file {
+        options.volumes.push(format!("{file}:{target}:ro"));
+        return Ok(());
+    }
+    let Some(content) = &object.content else {
+        return Err(unsupported(format!(
+            "{kind} {:?} without `file` or `content`",
+            reference.source
+        )));
+    };
+    let id = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<u32>().ok());
+    generated.push(GeneratedFile {
+        kind,
+        name: reference.source.clone(),
+        content: content.clone(),
+        target,
+        mode: reference.mode.unwrap_or(0o444),
+        uid: id(&reference.uid),
+        gid: id(&reference.gid),
+    });
+    Ok(())
 }
 
 /// compose: an `entrypoint` replaces the image's entrypoint and drops its
@@ -332,7 +413,8 @@ fn networks(
     Ok((first, joins))
 }
 
-fn ports(service: &Service) -> Vec<String> {
+/// The `-p` specs of a service's `ports:`.
+pub fn published_ports(service: &Service) -> Vec<String> {
     service
         .ports
         .iter()
@@ -489,6 +571,30 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("service \"s\""), "{err}");
+    }
+
+    #[test]
+    fn configs_and_secrets_mount_at_their_targets() {
+        let p = project(
+            "services:\n  a:\n    image: x\n    configs: [site, {source: inline, target: /etc/app.conf, mode: 0400}]\n    secrets: [token]\nconfigs:\n  site: {file: ./site.conf}\n  inline: {content: hello}\nsecrets:\n  token: {file: ./token.txt}\n",
+        );
+        let s = spec(&p, "a");
+        assert!(
+            s.options.volumes.iter().any(|v| v.ends_with("/site.conf:/site:ro")),
+            "{:?}",
+            s.options.volumes
+        );
+        assert!(s
+            .options
+            .volumes
+            .iter()
+            .any(|v| v.ends_with("/token.txt:/run/secrets/token:ro")));
+        assert_eq!(s.generated_files.len(), 1);
+        let g = &s.generated_files[0];
+        assert_eq!(
+            (g.kind, g.target.as_str(), g.mode, g.content.as_str()),
+            ("configs", "/etc/app.conf", 0o400, "hello")
+        );
     }
 
     #[test]

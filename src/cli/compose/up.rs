@@ -65,6 +65,9 @@ pub struct UpArgs {
     pub no_log_prefix: bool,
     #[arg(long)]
     pub no_color: bool,
+    /// Watch the services' develop.watch paths and the stack file (see `berth watch`).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     pub services: Vec<String>,
 }
 
@@ -132,9 +135,23 @@ fn scale(pairs: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
     Ok(map)
 }
 
+/// `configs`/`secrets` with an `environment` source take their content from
+/// the caller's environment, here, before the project goes to the engine.
+fn inline_environment_sources(project: &mut crate::spec::model::Project) -> anyhow::Result<()> {
+    for (key, object) in project.configs.iter_mut().chain(project.secrets.iter_mut()) {
+        if let (Some(variable), None) = (&object.environment, &object.content) {
+            let value =
+                std::env::var(variable).map_err(|_| anyhow!("{key}: environment variable {variable} is not set"))?;
+            object.content = Some(value);
+        }
+    }
+    Ok(())
+}
+
 pub fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_project(cli, false)?;
-    let project = loaded.project;
+    let mut project = loaded.project;
+    inline_environment_sources(&mut project)?;
     let root = Root::new(&cli.root);
     root.ensure()
         .map_err(|e| anyhow!("creating the engine root {}: {e}", root.path().display()))?;
@@ -165,6 +182,10 @@ pub fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<ExitCode> {
             "WARN[0000] Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
             report.orphans.join(", ")
         );
+    }
+    if args.watch {
+        let style = (!args.detach).then(|| Style::detect(args.no_color, args.no_log_prefix, false));
+        return super::watch::after_up(cli, &request, style, args.timeout);
     }
     if !foreground {
         return Ok(ExitCode::SUCCESS);
@@ -259,7 +280,7 @@ fn attach(root: &Root, project: &str, args: &UpArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
 }
 
-fn stop_all(root: &Root, containers: &[crate::runtime::container::Container], timeout: Option<u64>) {
+pub(super) fn stop_all(root: &Root, containers: &[crate::runtime::container::Container], timeout: Option<u64>) {
     std::thread::scope(|scope| {
         for c in containers {
             scope.spawn(move || {
