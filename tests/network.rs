@@ -312,7 +312,7 @@ fn failures_mid_setup_leave_nothing() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("injected failure at network"), "{}", stderr(&out));
-    e.assert_no_residue();
+    e.assert_no_residue_but_networks();
     let links = host_links();
     assert!(
         !links.contains(&format!("berth:{}/", e.root.tag())),

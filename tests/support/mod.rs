@@ -1,6 +1,7 @@
 //! Helpers for tests that run real containers: a private engine root per
 //! test, the busybox fixture image, the built binary, and a residue check
-//! that proves a test left no mounts, cgroups, processes or state behind.
+//! that proves a test left no mounts, cgroups, processes, links, nftables
+//! tables, network records or container state behind.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -114,6 +115,33 @@ impl Engine {
                 left.push(format!("process {pid}: {cmdline}"));
             }
         }
+        // Links this root made (bridges and veth host ends carry an alias
+        // naming the root's tag), its nftables table, its network records.
+        let tag = self.root.tag();
+        if let Ok(out) = Command::new("ip").args(["-o", "link"]).output() {
+            left.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.contains(&format!("berth:{tag}")))
+                    .map(|l| format!("link: {l}")),
+            );
+        }
+        if let Ok(out) = Command::new("nft").args(["list", "tables"]).output() {
+            let table = berth::network::nat::table_name(&tag);
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim().ends_with(&table))
+            {
+                left.push(format!("nft table {table}"));
+            }
+        }
+        left.extend(
+            berth::network::NetworkStore::new(&self.root)
+                .list()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| format!("network record: {}", n.name)),
+        );
         if let Ok(entries) = std::fs::read_dir(self.root.containers_dir()) {
             left.extend(
                 entries
@@ -124,15 +152,32 @@ impl Engine {
         left
     }
 
+    /// Like [`Engine::assert_no_residue`], for a test that keeps networks
+    /// on purpose: their bridges, the root's nft table and the network
+    /// records are not counted (veths still are).
+    pub fn assert_no_residue_but_networks(&self) {
+        let bridge_alias = format!("berth:{}:", self.root.tag());
+        self.assert_none_left(|item| {
+            !(item.starts_with("nft table")
+                || item.starts_with("network record:")
+                || (item.starts_with("link:") && item.contains(&bridge_alias)))
+        });
+    }
+
     /// Asserts nothing is left, waiting briefly for exiting monitors.
     pub fn assert_no_residue(&self) {
-        let mut left = self.residue();
+        self.assert_none_left(|_| true);
+    }
+
+    fn assert_none_left(&self, counted: impl Fn(&String) -> bool) {
+        let residue = || -> Vec<String> { self.residue().into_iter().filter(|i| counted(i)).collect() };
+        let mut left = residue();
         for _ in 0..100 {
             if left.is_empty() {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
-            left = self.residue();
+            left = residue();
         }
         panic!("residue left behind:\n{}", left.join("\n"));
     }
