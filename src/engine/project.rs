@@ -281,23 +281,7 @@ pub fn build(
     request: &FetchRequest,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<usize, EngineError> {
-    let desired = Desired::from_project(project, &BTreeMap::new())?;
-    let applier = Applier {
-        root,
-        project,
-        desired: &desired,
-        events,
-        remove_volumes: false,
-    };
-    let services = selected_services(project, &desired, &request.services, true)?;
-    build_services(
-        &applier,
-        &desired,
-        &FetchRequest {
-            services,
-            ..request.clone()
-        },
-    )
+    fetch(root, project, request, events, build_services)
 }
 
 /// `berth pull`: the images of the selected services (not those built).
@@ -306,6 +290,18 @@ pub fn pull(
     project: &Project,
     request: &FetchRequest,
     events: &(dyn Fn(Event) + Sync),
+) -> Result<usize, EngineError> {
+    fetch(root, project, request, events, pull_services)
+}
+
+type FetchServices = fn(&Applier<'_>, &Desired, &FetchRequest) -> Result<usize, EngineError>;
+
+fn fetch(
+    root: &Root,
+    project: &Project,
+    request: &FetchRequest,
+    events: &(dyn Fn(Event) + Sync),
+    services_fetch: FetchServices,
 ) -> Result<usize, EngineError> {
     let desired = Desired::from_project(project, &BTreeMap::new())?;
     let applier = Applier {
@@ -316,14 +312,11 @@ pub fn pull(
         remove_volumes: false,
     };
     let services = selected_services(project, &desired, &request.services, true)?;
-    pull_services(
-        &applier,
-        &desired,
-        &FetchRequest {
-            services,
-            ..request.clone()
-        },
-    )
+    let request = FetchRequest {
+        services,
+        ..request.clone()
+    };
+    services_fetch(&applier, &desired, &request)
 }
 
 /// `down`: stop and remove the project's containers, networks and, with

@@ -81,29 +81,32 @@ fn streamed<T: Serialize + Send + 'static>(
     Response::stream(rx)
 }
 
-pub async fn up(state: Arc<EngineState>, request: Request) -> Response {
-    let body: UpBody = match request.json() {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_name(&request, &body.project) {
-        return response;
+/// The body of a project route, checked against the name in the path.
+fn project_body<T: serde::de::DeserializeOwned>(
+    request: &Request,
+    project_of: impl Fn(&T) -> Option<&Project>,
+) -> Result<T, Response> {
+    let body: T = request.json()?;
+    if let Some(project) = project_of(&body) {
+        check_name(request, project)?;
     }
-    streamed(state.root.clone(), move |root, events| {
-        project::up(root, &body.project, &body.request, events)
-    })
+    Ok(body)
+}
+
+pub async fn up(state: Arc<EngineState>, request: Request) -> Response {
+    match project_body(&request, |b: &UpBody| Some(&b.project)) {
+        Ok(body) => streamed(state.root.clone(), move |root, events| {
+            project::up(root, &body.project, &body.request, events)
+        }),
+        Err(response) => response,
+    }
 }
 
 pub async fn down(state: Arc<EngineState>, request: Request) -> Response {
-    let body: DownBody = match request.json() {
+    let body = match project_body(&request, |b: &DownBody| b.project.as_ref()) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Some(project) = &body.project {
-        if let Err(response) = check_name(&request, project) {
-            return response;
-        }
-    }
     let name = request.param("name").to_string();
     streamed(state.root.clone(), move |root, events| {
         let project = match body.project {
@@ -122,30 +125,23 @@ pub struct FetchBody {
     pub request: FetchRequest,
 }
 
-pub async fn build(state: Arc<EngineState>, request: Request) -> Response {
-    let body: FetchBody = match request.json() {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_name(&request, &body.project) {
-        return response;
+type FetchOperation = fn(&Root, &Project, &FetchRequest, &(dyn Fn(Event) + Sync)) -> Result<usize, EngineError>;
+
+fn fetch(state: &EngineState, request: &Request, operation: FetchOperation) -> Response {
+    match project_body(request, |b: &FetchBody| Some(&b.project)) {
+        Ok(body) => streamed(state.root.clone(), move |root, events| {
+            operation(root, &body.project, &body.request, events)
+        }),
+        Err(response) => response,
     }
-    streamed(state.root.clone(), move |root, events| {
-        project::build(root, &body.project, &body.request, events)
-    })
+}
+
+pub async fn build(state: Arc<EngineState>, request: Request) -> Response {
+    fetch(&state, &request, project::build)
 }
 
 pub async fn pull(state: Arc<EngineState>, request: Request) -> Response {
-    let body: FetchBody = match request.json() {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_name(&request, &body.project) {
-        return response;
-    }
-    streamed(state.root.clone(), move |root, events| {
-        project::pull(root, &body.project, &body.request, events)
-    })
+    fetch(&state, &request, project::pull)
 }
 
 /// `GET /v1/projects/{name}/containers[?all=true]`.
