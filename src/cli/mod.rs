@@ -111,6 +111,22 @@ pub enum Command {
     Build(compose::BuildArgs),
     /// Pull the services' images.
     Pull(compose::PullArgs),
+    /// Run a one-off command in a new container of a service.
+    Run(Box<compose::RunArgs>),
+    /// Create the services' containers without starting them.
+    Create(compose::CreateArgs),
+    /// Wait until the services' containers exit, printing their exit codes.
+    Wait(compose::WaitArgs),
+    /// Copy files between a service container and the host.
+    Cp(compose::CpArgs),
+    /// Set the number of containers of services (`SERVICE=N`).
+    Scale(compose::ScaleArgs),
+    /// Follow the lifecycle events of the project's containers.
+    Events(compose::EventsArgs),
+    /// Show the resource usage of the project's containers.
+    Stats(compose::StatsArgs),
+    /// The engine root as a whole: info, disk usage, prune.
+    System(compose::SystemArgs),
     /// Parse, resolve and render the compose file in canonical form.
     Config(config::ConfigArgs),
     /// Manage images.
@@ -185,6 +201,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Images(args) => compose::images(cli, args),
         Command::Build(args) => compose::build(cli, args),
         Command::Pull(args) => compose::pull(cli, args),
+        Command::Run(args) => compose::run(cli, args),
+        Command::Create(args) => compose::create(cli, args),
+        Command::Wait(args) => compose::wait(cli, args),
+        Command::Cp(args) => compose::cp(cli, args),
+        Command::Scale(args) => compose::scale(cli, args),
+        Command::Events(args) => compose::events(cli, args),
+        Command::Stats(args) => compose::stats(cli, args),
+        Command::System(args) => compose::system(&crate::store::Root::new(&cli.root), args),
         Command::Config(args) => config::run(cli, args),
         Command::Image(args) => image::run(&crate::store::Root::new(&cli.root), args),
         Command::Completion { shell } => {

@@ -1,11 +1,20 @@
 //! The compose verbs: `up`, `down`, `ps`, `logs`, `ls`, `start`, `stop`,
 //! `restart`, `kill`, `rm`, `pause`, `unpause`, `exec`, `port`, `top`,
-//! `images`. The project is loaded here, as docker compose loads it on the
-//! client; the engine operations in `crate::engine::project` converge it.
+//! `images`, `run`, `create`, `scale`, `wait`, `cp`, `events`, `stats`,
+//! and `system info|df|prune`. The project is loaded here, as docker
+//! compose loads it on the client; the engine operations in
+//! `crate::engine::project` converge it.
 
+mod converge;
+mod copy;
+mod events;
 mod logs;
 mod ops;
+mod run;
+mod stats;
+mod system;
 mod up;
+mod wait;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +27,13 @@ use crate::engine::{labels, observe};
 use crate::runtime::container::Container;
 use crate::store::Root;
 
+pub use converge::{create, scale, CreateArgs, ScaleArgs};
+pub use copy::{cp, CpArgs};
+pub use events::{events, EventsArgs};
+pub use run::{run, RunArgs};
+pub use stats::{stats, StatsArgs};
+pub use system::{run as system, SystemArgs};
+pub use wait::{wait, WaitArgs};
 pub use ops::{ExecArgs, KillArgs, LsArgs, PortArgs, PsArgs, RmArgs, ServicesArgs, StopArgs};
 pub use up::{BuildArgs, DownArgs, LogsArgs, PullArgs, UpArgs};
 

@@ -22,6 +22,8 @@ use create_cmd::{create_container, run_container};
 use logs_cmd::print_logs;
 use show::{inspect, list, top};
 
+pub(crate) use files::{cp, CpArgs};
+
 pub use create_cmd::{CreateArgs, RunArgs};
 pub use logs_cmd::LogsArgs;
 pub use show::ListFormat;

@@ -52,6 +52,17 @@ pub fn plan_down(desired: &Desired, observed: &Observed, options: &DownOptions) 
                 .or_else(|| desired.services.get(service).map(|s| s.stop_timeout))
                 .unwrap_or(DEFAULT_STOP_TIMEOUT);
             let mut containers: Vec<&ObservedContainer> = observed.replicas(service).collect();
+            // compose's `down --remove-orphans` lists one-offs too and removes
+            // them with their service, running ones included (`down.go`);
+            // exited one-offs are orphans, already removed above.
+            if options.remove_orphans {
+                containers.extend(
+                    observed
+                        .containers
+                        .iter()
+                        .filter(|c| c.oneoff && c.service == *service && !c.is_orphan(desired)),
+                );
+            }
             containers.sort_by_key(|c| c.number);
             for container in containers {
                 if container.state.is_active() {

@@ -153,8 +153,20 @@ fn down_removes_orphans_only_with_the_flag_and_first() {
             timeout: DEFAULT_STOP_TIMEOUT
         }]
     );
-    // A running one-off is neither a replica nor an orphan: left alone.
-    assert!(!waves.iter().flatten().any(|a| format!("{a:?}").contains("run-abc")));
+    // A running one-off is not an orphan, but compose's `down
+    // --remove-orphans` lists one-offs and removes them with their service
+    // (`down.go`): stopped, then removed.
+    let oneoff_actions: Vec<&Action> = waves
+        .iter()
+        .flatten()
+        .filter(|a| format!("{a:?}").contains("run-abc"))
+        .collect();
+    assert!(
+        matches!(oneoff_actions.as_slice(), [Action::Stop { .. }, Action::Remove { .. }]),
+        "{oneoff_actions:?}"
+    );
+    // Without the flag it is left alone.
+    assert!(!kept.actions().any(|a| format!("{a:?}").contains("run-abc")));
 }
 
 #[test]
