@@ -30,12 +30,12 @@ use crate::store::Root;
 pub use converge::{create, scale, CreateArgs, ScaleArgs};
 pub use copy::{cp, CpArgs};
 pub use events::{events, EventsArgs};
+pub use ops::{ExecArgs, KillArgs, LsArgs, PortArgs, PsArgs, RmArgs, ServicesArgs, StopArgs};
 pub use run::{run, RunArgs};
 pub use stats::{stats, StatsArgs};
 pub use system::{run as system, SystemArgs};
-pub use wait::{wait, WaitArgs};
-pub use ops::{ExecArgs, KillArgs, LsArgs, PortArgs, PsArgs, RmArgs, ServicesArgs, StopArgs};
 pub use up::{BuildArgs, DownArgs, LogsArgs, PullArgs, UpArgs};
+pub use wait::{wait, WaitArgs};
 
 pub fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<ExitCode> {
     up::up(cli, args)
