@@ -772,3 +772,55 @@ networks:
     stack.down_and_check();
     assert!(!stack.engine.root.path().join("projects/files").exists());
 }
+
+#[test]
+fn up_build_builds_both_services_and_rebuilds_what_changed() {
+    let stack = Stack::new(
+        "built",
+        r#"
+services:
+  api:
+    build: ./api
+    command: sh -c "cat /message; sleep 300"
+  worker:
+    build:
+      context: ./worker
+      args: {GREETING: hello-worker}
+    image: built-worker:dev
+    command: sh -c "cat /message; sleep 300"
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.15.0/24}]}
+"#,
+    );
+    for (dir, dockerfile) in [
+        ("api", "FROM busybox\nRUN echo api-v1 > /message\n"),
+        ("worker", "FROM busybox\nARG GREETING\nRUN echo $GREETING > /message\n"),
+    ] {
+        std::fs::create_dir_all(stack.dir.join(dir)).unwrap();
+        std::fs::write(stack.dir.join(dir).join("Dockerfile"), dockerfile).unwrap();
+    }
+    // Missing images of services with `build:` are built by a plain `up`.
+    let out = stack.ok(&["up", "-d", "-t", "0"]);
+    assert!(
+        out.contains("Image built-api  Built") && out.contains("Image built-worker:dev  Built"),
+        "{out}"
+    );
+    stack.wait_for("both messages", || {
+        let logs = stack.ok(&["logs", "--no-log-prefix"]);
+        logs.contains("api-v1") && logs.contains("hello-worker")
+    });
+    let before = stack.ps();
+    // `up --build` rebuilds; only the service whose image changed is recreated.
+    std::fs::write(
+        stack.dir.join("api/Dockerfile"),
+        "FROM busybox\nRUN echo api-v2 > /message\n",
+    )
+    .unwrap();
+    stack.ok(&["up", "-d", "--build", "-t", "0"]);
+    let after = stack.ps();
+    assert_ne!(before["built-api-1"].0, after["built-api-1"].0);
+    assert_eq!(before["built-worker-1"].0, after["built-worker-1"].0);
+    stack.wait_for("the new api message", || stack.ok(&["logs", "api"]).contains("api-v2"));
+    stack.down_and_check();
+}
