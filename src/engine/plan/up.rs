@@ -3,8 +3,8 @@
 //! The plan is laid out as
 //! 1. orphan removal (only with `--remove-orphans`),
 //! 2. resources: missing networks and volumes, image pulls and builds,
-//! 3. per start wave of the dependency graph: a converge wave (scale down,
-//!    recreate, create) then a start wave.
+//! 3. one converge wave (scale down, recreate, create) for every service,
+//! 4. per start wave of the dependency graph, a start wave.
 //!
 //! Image ids are compared with what is in the store *now*: when a pull is
 //! planned, the engine re-observes after it and plans again, which is
@@ -87,8 +87,13 @@ pub fn plan_up(desired: &Desired, observed: &Observed, options: &UpOptions) -> R
     plan.push_wave(resources(desired, observed, &in_scope)?);
 
     let mut recreated = BTreeSet::new();
+    // Every container is made (or replaced) in one parallel wave ahead of
+    // the starts: creating needs only networks, volumes and images, so the
+    // dependency order matters for starting alone, and one wave instead of
+    // one per dependency level is what keeps a deep stack's `up` short.
+    let mut converge = Vec::new();
+    let mut starts = Vec::new();
     for wave in graph.start_waves() {
-        let mut converge = Vec::new();
         let mut start = Vec::new();
         for name in wave {
             let Some(service) = desired.services.get(&name) else {
@@ -119,7 +124,10 @@ pub fn plan_up(desired: &Desired, observed: &Observed, options: &UpOptions) -> R
                 recreated.insert(name);
             }
         }
-        plan.push_wave(converge);
+        starts.push(start);
+    }
+    plan.push_wave(converge);
+    for start in starts {
         plan.push_wave(start);
     }
     Ok(plan)

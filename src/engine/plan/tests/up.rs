@@ -14,7 +14,7 @@ fn changed_hash(desired: &mut Desired, service: &str) {
 }
 
 #[test]
-fn fresh_up_ensures_resources_then_creates_and_starts_in_dependency_waves() {
+fn fresh_up_ensures_resources_creates_everything_then_starts_in_dependency_waves() {
     let desired = web_and_db(false);
     let waves = up_waves(&desired, &Observed::default(), &UpOptions::default());
     let pull = |s: &str| Action::PullImage {
@@ -25,9 +25,8 @@ fn fresh_up_ensures_resources_then_creates_and_starts_in_dependency_waves() {
         waves,
         vec![
             vec![Action::EnsureNetwork { name: NETWORK.into() }, pull("db"), pull("web")],
-            vec![create("db", 1)],
+            vec![create("db", 1), create("web", 1)],
             vec![start("db", 1)],
-            vec![create("web", 1)],
             vec![start("web", 1)],
         ]
     );
@@ -60,9 +59,8 @@ fn recreated_dependency_recreates_restart_true_dependent() {
     assert_eq!(
         waves,
         vec![
-            vec![recreate("db", 1)],
+            vec![recreate("db", 1), recreate("web", 1)],
             vec![start("db", 1)],
-            vec![recreate("web", 1)],
             vec![start("web", 1)],
         ]
     );
@@ -112,9 +110,9 @@ fn restart_true_dependent_outside_the_selection_is_recreated_not_scaled() {
         actions,
         vec![
             recreate("db", 1),
-            start("db", 1),
             recreate("web", 1),
             recreate("web", 2),
+            start("db", 1),
             start("web", 1),
             start("web", 2),
         ]
@@ -206,7 +204,7 @@ fn selected_service_brings_its_dependencies_only() {
     let actions = up_actions(&desired, &observed, &options);
     assert_eq!(
         actions,
-        vec![create("db", 1), start("db", 1), create("web", 1), start("web", 1)]
+        vec![create("db", 1), create("web", 1), start("db", 1), start("web", 1)]
     );
 }
 
@@ -238,7 +236,7 @@ fn always_recreate_deps_recreates_unchanged_dependencies_of_targets() {
     let actions = up_actions(&desired, &observed, &options);
     assert_eq!(
         actions,
-        vec![recreate("db", 1), start("db", 1), recreate("web", 1), start("web", 1)]
+        vec![recreate("db", 1), recreate("web", 1), start("db", 1), start("web", 1)]
     );
 }
 
