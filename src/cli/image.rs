@@ -1,4 +1,5 @@
-//! `berth image …`: load, save, import, ls, rm, inspect, tag, prune.
+//! `berth image …`: load, save, import, ls, rm, inspect, tag, pull, push,
+//! build, prune.
 
 use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -91,6 +92,8 @@ pub enum ImageCommand {
     },
     /// Pull an image from a registry.
     Pull(super::registry::PullArgs),
+    /// Push an image to the registry its name points at.
+    Push(super::push::PushArgs),
     /// Build an image from a Dockerfile.
     Build(super::build::BuildArgs),
     /// Remove dangling images and unreferenced layers.
@@ -108,6 +111,9 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
     if let ImageCommand::Pull(pull) = &args.command {
         // Before the stdout lock below: pull reports from its download threads.
         return super::registry::pull(root, pull);
+    }
+    if let ImageCommand::Push(push) = &args.command {
+        return super::push::run(root, push);
     }
     if let ImageCommand::Build(build) = &args.command {
         return super::build::run(root, build);
@@ -210,7 +216,7 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Tag { source, target } => store.tag(source, target)?,
-        ImageCommand::Pull(_) | ImageCommand::Build(_) => {} // handled above
+        ImageCommand::Pull(_) | ImageCommand::Push(_) | ImageCommand::Build(_) => {} // handled above
         ImageCommand::Prune { force, all } => {
             if !force && !confirm(*all)? {
                 return Ok(ExitCode::SUCCESS);

@@ -12,6 +12,7 @@ mod engine;
 
 mod image;
 mod network;
+mod push;
 mod registry;
 mod volume;
 
@@ -111,6 +112,8 @@ pub enum Command {
     Build(compose::BuildArgs),
     /// Pull the services' images.
     Pull(compose::PullArgs),
+    /// Push the images of services with a `build:` section.
+    Push(compose::PushArgs),
     /// Run a one-off command in a new container of a service.
     Run(Box<compose::RunArgs>),
     /// Create the services' containers without starting them.
@@ -201,6 +204,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Images(args) => compose::images(cli, args),
         Command::Build(args) => compose::build(cli, args),
         Command::Pull(args) => compose::pull(cli, args),
+        Command::Push(args) => compose::push(cli, args),
         Command::Run(args) => compose::run(cli, args),
         Command::Create(args) => compose::create(cli, args),
         Command::Wait(args) => compose::wait(cli, args),

@@ -78,7 +78,7 @@ pub struct FetchedManifest {
 /// A connection to one endpoint of one registry.
 #[derive(Debug)]
 pub struct Session {
-    http: Client,
+    pub(super) http: Client,
     /// The registry as references name it (for messages).
     pub registry: String,
     /// `https://host[:port]` or a mirror's base URL.
@@ -171,7 +171,7 @@ impl Session {
     }
 
     /// Sends with transport-level retries; the response may be an error.
-    fn execute(&self, url: &str, request: &dyn Fn() -> RequestBuilder) -> Result<Response, RegistryError> {
+    pub(super) fn execute(&self, url: &str, request: &dyn Fn() -> RequestBuilder) -> Result<Response, RegistryError> {
         let mut failures = 0;
         loop {
             let error = match request().send() {
@@ -240,7 +240,7 @@ impl Session {
         }
     }
 
-    fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
+    pub(super) fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
         let challenge = lock(&self.challenge).clone();
         match challenge {
             None => Ok(None),

@@ -7,6 +7,8 @@
 //! - [`blob`]: blob downloads that resume where the connection broke.
 //! - [`manifest`]: manifests, indexes and platform selection (pure).
 //! - [`pull`]: a pull from reference to registered image.
+//! - [`push`]: a push of a stored image to a repository and tag.
+//! - `upload`: what a push sends, blob by blob, and its manifest PUT.
 //! - [`progress`]: what a pull reports as it goes.
 
 pub mod auth;
@@ -17,6 +19,8 @@ pub mod credentials;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
+pub mod push;
+mod upload;
 
 use std::path::PathBuf;
 
@@ -28,6 +32,7 @@ pub use credentials::{CredentialStore, Credentials};
 pub use manifest::Platform;
 pub use progress::{Progress, ProgressMode};
 pub use pull::{PullOptions, PullOutcome, Puller};
+pub use push::{PushError, PushOutcome, Pusher};
 
 /// Everything a pull, login or logout can fail with. Messages do not repeat
 /// their source: print the chain.
