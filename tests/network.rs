@@ -97,7 +97,9 @@ fn containers_on_one_network_talk_over_tcp() {
         "busybox",
         "sh",
         "-c",
-        "echo pong | nc -l -p 8080",
+        // Held open a moment after "pong", so that the client's "ping"
+        // is read before busybox nc ends at its stdin's EOF.
+        "(echo pong; sleep 1) | nc -l -p 8080",
     ]);
     let server = inspect(&e, "container", "server");
     let id = server[0]["Id"].as_str().unwrap().to_string();

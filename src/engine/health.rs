@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::runtime::config::HealthConfig;
 use crate::runtime::container::Container;
 use crate::spec::model::Service;
-use crate::store::{write_atomic, Root};
+use crate::store::{write_atomic_volatile, Root};
 
 /// docker's defaults (`daemon/health.go`).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -150,7 +150,7 @@ pub fn read(container: &Container) -> Option<HealthState> {
 
 pub fn write(container: &Container, state: &HealthState) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-    write_atomic(&state_path(container), &bytes)
+    write_atomic_volatile(&state_path(container), &bytes)
 }
 
 /// Runs one probe by executing `berth container exec` (a fresh process:
@@ -176,11 +176,7 @@ pub fn probe(root: &Root, container: &Container, config: &HealthConfig) -> Probe
 }
 
 fn run_probe(root: &Path, id: &str, argv: &[String], timeout: Duration) -> (i32, String) {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return (1, format!("locating berth: {e}")),
-    };
-    let spawned = Command::new(exe)
+    let spawned = Command::new(crate::runtime::lifecycle::SELF_EXE)
         .arg("--root")
         .arg(root)
         .args(["container", "exec", id])

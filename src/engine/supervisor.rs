@@ -20,7 +20,7 @@ use super::restart::{self, Decision, Ending, History};
 use crate::runtime::config::{RestartPolicy, Status};
 use crate::runtime::container::{self, Container};
 use crate::runtime::lifecycle;
-use crate::store::{write_atomic, Root};
+use crate::store::{write_atomic_volatile, Root};
 
 pub const RESTART_FILE: &str = "restart.json";
 const TICK: Duration = Duration::from_millis(100);
@@ -44,7 +44,7 @@ pub fn read_restarts(c: &Container) -> RestartRecord {
 
 fn write_restarts(c: &Container, record: &RestartRecord) {
     if let Ok(bytes) = serde_json::to_vec(record) {
-        let _ = write_atomic(&c.dir.join(RESTART_FILE), &bytes);
+        let _ = write_atomic_volatile(&c.dir.join(RESTART_FILE), &bytes);
     }
 }
 

@@ -155,7 +155,7 @@ impl Container {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &bytes).map_err(io_error(&path))
+        crate::store::write_atomic_volatile(&path, &bytes).map_err(io_error(&path))
     }
 
     /// The cgroup name of this container under an engine root.

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use super::attach::AttachClient;
 use super::cgroups::Cgroup;
-use super::config::{ContainerConfig, Status};
+use super::config::{ContainerConfig, ContainerState, Status};
 use super::container::{self, Container, ContainerError};
 use super::monitor::{SYNC_ERROR, SYNC_OK};
 use crate::store::Root;
@@ -87,6 +87,31 @@ fn write_etc_files(root: &Root, container: &Container) -> Result<(), LifecycleEr
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))
 }
 
+/// The exit is recorded before the monitor's cleanup (cgroup, veths, attach
+/// socket), so that waiters learn it at once; a new run of the same
+/// container reuses those names and must not race that cleanup.
+fn wait_monitor_gone(state: &ContainerState) {
+    let Some(pid) = state.monitor_pid else { return };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while super::container::process_alive(pid) && !is_zombie_or_other(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A recycled pid that is no longer a berth monitor, or one that is dead
+/// but not reaped by its parent (the engine, for restarts): done.
+fn is_zombie_or_other(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    state == Some('Z') || !String::from_utf8_lossy(&cmdline).contains("__monitor")
+}
+
+/// The running berth binary, for the processes it starts (monitor, probes,
+/// engine): exec of this path reaches the running inode even when the file
+/// it came from was replaced or deleted.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
 /// Starts the container's monitor and waits until the command has been
 /// exec'd (or failed). Returns the container's host pid.
 pub fn start(root: &Root, container: &Container) -> Result<i32, LifecycleError> {
@@ -109,11 +134,14 @@ fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, 
         Status::Paused => return Err(LifecycleError::Paused(container.config.name.clone())),
         _ => {}
     }
+    wait_monitor_gone(&state);
     // The monitor's cgroup write would wait a grace period: start it now.
     super::cgroups::prime();
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
-    let exe = std::env::current_exe().map_err(|e| LifecycleError::Start(format!("locating berth: {e}")))?;
+    // The running binary itself, even when a new build has replaced the
+    // file since (current_exe would name a path that no longer exists).
+    let exe = SELF_EXE;
     let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")))?;
     let sync_fd = sync_w.as_raw_fd();
     let mut command = Command::new(exe);
@@ -343,6 +371,11 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
         }
         let _ = kill_container(container, Signal::SIGKILL);
         wait_exit(container, Some(Duration::from_secs(30)))?;
+    }
+    // Its monitor finishes its own cleanup first (a residue check right
+    // after `rm` must find nothing of it).
+    if let Ok(state) = container.state() {
+        wait_monitor_gone(&state);
     }
     if let Ok(cg) = Cgroup::open(&Container::cgroup_name(&root.tag(), &container.config.id)) {
         let _ = cg.destroy();

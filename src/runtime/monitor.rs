@@ -605,7 +605,8 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
     state.status = Status::Exited;
     state.pid = None;
-    state.monitor_pid = None;
+    // Kept: whoever starts the container again waits for this monitor to
+    // finish its cleanup below (same cgroup and veth names).
     state.exit_code = Some(code);
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = oom_killed;

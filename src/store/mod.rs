@@ -100,12 +100,29 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// directory, fsync, rename. A crash leaves the old file or the new one,
 /// never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsync, for state that changes often and is
+/// worth nothing after a host crash (a container's run state, its health):
+/// the rename still makes every reader see the old or the new content, and
+/// the fsync — milliseconds on a busy disk — stays off the start and stop
+/// paths.
+pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, false)
+}
+
+fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Unique per process and per write: threads of one process (the
+    // engine) may replace the same file at once.
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{sequence}", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .create(true)
@@ -114,7 +131,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

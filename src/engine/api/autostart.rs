@@ -34,12 +34,8 @@ pub fn log_path(root: &Root) -> PathBuf {
 /// A client for the root's engine; starts `berth engine` (this very
 /// executable) when nothing answers on the socket.
 pub fn connect_or_start(root: &Root) -> Result<Client, ApiError> {
-    let exe = std::env::current_exe().map_err(|source| ApiError::Spawn {
-        exe: PathBuf::from("/proc/self/exe"),
-        root: root.path().to_path_buf(),
-        source,
-    })?;
-    connect_or_start_with(root, &exe)
+    // The running binary, even if a new build replaced its file since.
+    connect_or_start_with(root, Path::new(crate::runtime::lifecycle::SELF_EXE))
 }
 
 /// [`connect_or_start`] with the `berth` executable to start given (tests
