@@ -12,3 +12,4 @@ pub mod runtime;
 pub mod spec;
 pub mod store;
 pub mod volume;
+pub mod watch;

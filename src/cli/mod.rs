@@ -108,12 +108,6 @@ pub enum Command {
     Top(compose::ServicesArgs),
     /// List the images the project's containers use.
     Images(compose::ServicesArgs),
-    /// Build the images of services with a `build:` section.
-    Build(compose::BuildArgs),
-    /// Pull the services' images.
-    Pull(compose::PullArgs),
-    /// Push the images of services with a `build:` section.
-    Push(compose::PushArgs),
     /// Run a one-off command in a new container of a service.
     Run(Box<compose::RunArgs>),
     /// Create the services' containers without starting them.
@@ -130,6 +124,14 @@ pub enum Command {
     Stats(compose::StatsArgs),
     /// The engine root as a whole: info, disk usage, prune.
     System(compose::SystemArgs),
+    /// Build the images of services with a `build:` section.
+    Build(compose::BuildArgs),
+    /// Pull the services' images.
+    Pull(compose::PullArgs),
+    /// Push the images of services with a `build:` section.
+    Push(compose::PushArgs),
+    /// Sync, restart or rebuild services as their files change (develop.watch).
+    Watch(compose::WatchArgs),
     /// Parse, resolve and render the compose file in canonical form.
     Config(config::ConfigArgs),
     /// Manage images.
@@ -202,9 +204,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Port(args) => compose::port(cli, args),
         Command::Top(args) => compose::top(cli, args),
         Command::Images(args) => compose::images(cli, args),
-        Command::Build(args) => compose::build(cli, args),
-        Command::Pull(args) => compose::pull(cli, args),
-        Command::Push(args) => compose::push(cli, args),
         Command::Run(args) => compose::run(cli, args),
         Command::Create(args) => compose::create(cli, args),
         Command::Wait(args) => compose::wait(cli, args),
@@ -213,6 +212,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => compose::events(cli, args),
         Command::Stats(args) => compose::stats(cli, args),
         Command::System(args) => compose::system(&crate::store::Root::new(&cli.root), args),
+        Command::Build(args) => compose::build(cli, args),
+        Command::Pull(args) => compose::pull(cli, args),
+        Command::Push(args) => compose::push(cli, args),
+        Command::Watch(args) => compose::watch(cli, args),
         Command::Config(args) => config::run(cli, args),
         Command::Image(args) => image::run(&crate::store::Root::new(&cli.root), args),
         Command::Completion { shell } => {

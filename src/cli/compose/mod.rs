@@ -16,6 +16,7 @@ mod stats;
 mod system;
 mod up;
 mod wait;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ pub use stats::{stats, StatsArgs};
 pub use system::{run as system, SystemArgs};
 pub use up::{BuildArgs, DownArgs, LogsArgs, PullArgs, UpArgs};
 pub use wait::{wait, WaitArgs};
+pub use watch::WatchArgs;
 
 pub fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<ExitCode> {
     up::up(cli, args)
@@ -53,6 +55,10 @@ pub fn build(cli: &Cli, args: &BuildArgs) -> anyhow::Result<ExitCode> {
 
 pub fn pull(cli: &Cli, args: &PullArgs) -> anyhow::Result<ExitCode> {
     up::fetch(cli, "pull", &args.services, false)
+}
+
+pub fn watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<ExitCode> {
+    watch::watch(cli, args)
 }
 
 pub fn logs(cli: &Cli, args: &LogsArgs) -> anyhow::Result<ExitCode> {

@@ -65,6 +65,9 @@ pub struct UpArgs {
     pub no_log_prefix: bool,
     #[arg(long)]
     pub no_color: bool,
+    /// Watch the services' develop.watch paths and the stack file (see `berth watch`).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     pub services: Vec<String>,
 }
 
@@ -179,6 +182,10 @@ pub fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<ExitCode> {
             "WARN[0000] Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
             report.orphans.join(", ")
         );
+    }
+    if args.watch {
+        let style = (!args.detach).then(|| Style::detect(args.no_color, args.no_log_prefix, false));
+        return super::watch::after_up(cli, &request, style, args.timeout);
     }
     if !foreground {
         return Ok(ExitCode::SUCCESS);
