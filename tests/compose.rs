@@ -688,10 +688,19 @@ networks:
     ipam: {config: [{subnet: 10.202.13.0/24}]}
 "#,
     );
-    stack.ok(&["up", "-d", "--no-start"]);
+    let json = stack.ok(&["--progress", "json", "up", "-d", "--no-start"]);
+    assert!(
+        json.contains(r#"{"kind":"Container","name":"logs-counter-1","status":"Created"}"#),
+        "{json}"
+    );
     let ps = stack.ps();
     assert!(ps.values().all(|(_, state, _)| state == "created"), "{ps:?}");
-    stack.ok(&["start"]);
+    let quiet = stack.run(&["--progress", "quiet", "start"]);
+    assert!(
+        quiet.status.success() && stderr(&quiet).is_empty(),
+        "{}",
+        stderr(&quiet)
+    );
     stack.wait_for("five lines", || stack.ok(&["logs", "counter"]).contains("line5"));
     let tail = stack.ok(&["logs", "--tail", "2", "--no-log-prefix", "counter"]);
     assert_eq!(tail.lines().collect::<Vec<_>>(), vec!["line4", "line5"], "{tail}");
@@ -699,6 +708,11 @@ networks:
     assert!(
         stamped.contains("logs-counter-1  | 20") && stamped.contains("Z line5"),
         "{stamped}"
+    );
+    let colored = stack.ok(&["--ansi", "always", "logs", "--tail", "1", "counter"]);
+    assert!(
+        colored.contains("\x1b[36mlogs-counter-1  |\x1b[0m line5"),
+        "{colored:?}"
     );
     let future = stack.ok(&["logs", "--since", "2999-01-01T00:00:00Z", "counter"]);
     assert!(future.trim().is_empty(), "{future}");

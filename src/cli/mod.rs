@@ -62,6 +62,12 @@ pub struct Cli {
     /// How much to report on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+    /// Colored output: never, always, or auto (on a terminal).
+    #[arg(long, global = true, value_enum, default_value_t = compose::Ansi::Auto)]
+    pub ansi: compose::Ansi,
+    /// Progress output of the compose verbs: auto, tty, plain, json or quiet.
+    #[arg(long, global = true, value_enum, default_value_t = compose::ProgressMode::Auto)]
+    pub progress: compose::ProgressMode,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -187,6 +193,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    compose::set_output(cli.ansi, cli.progress);
     match &cli.command {
         Command::Up(args) => compose::up(cli, args),
         Command::Down(args) => compose::down(cli, args),

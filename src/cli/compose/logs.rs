@@ -24,7 +24,7 @@ impl Style {
     pub fn detect(no_color: bool, no_prefix: bool, timestamps: bool) -> Style {
         Style {
             prefix: !no_prefix,
-            color: !no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: !no_color && super::colors(std::io::stdout().is_terminal()),
             timestamps,
         }
     }

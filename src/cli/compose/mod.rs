@@ -137,8 +137,47 @@ fn operation(root: &Root, path: &str, body: &serde_json::Value) -> anyhow::Resul
     )
 }
 
-/// Prints progress as compose does, on stderr.
+/// `--ansi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ansi {
+    Never,
+    Always,
+    Auto,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
+static OUTPUT: std::sync::OnceLock<(Ansi, ProgressMode)> = std::sync::OnceLock::new();
+
+/// Records the global `--ansi` and `--progress` flags (once, at start).
+pub fn set_output(ansi: Ansi, progress: ProgressMode) {
+    let _ = OUTPUT.set((ansi, progress));
+}
+
+/// Whether colors are wanted, given whether the output is a terminal.
+fn colors(terminal: bool) -> bool {
+    match OUTPUT.get().map_or(Ansi::Auto, |o| o.0) {
+        Ansi::Never => false,
+        Ansi::Always => true,
+        Ansi::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Prints progress as compose does, on stderr (`--progress json`: one JSON
+/// object a line; `quiet`: nothing).
 fn print_event(event: Event) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, " {} {}  {}", event.kind, event.name, event.status);
+    let _ = match OUTPUT.get().map_or(ProgressMode::Auto, |o| o.1) {
+        ProgressMode::Quiet => Ok(()),
+        ProgressMode::Json => writeln!(err, "{}", serde_json::json!(event)),
+        _ => writeln!(err, " {} {}  {}", event.kind, event.name, event.status),
+    };
 }
