@@ -11,117 +11,22 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{network_engine, stderr, stdout, Engine};
+use support::stack::Stack;
+use support::{stderr, stdout};
 
-/// A project directory with a compose file, and the engine it runs on.
-struct Stack {
-    engine: Engine,
-    dir: PathBuf,
-    project: String,
-}
-
-impl Stack {
-    fn new(project: &str, yaml: &str) -> Stack {
-        let engine = network_engine();
-        let dir = engine.dir.path().join("project");
-        std::fs::create_dir_all(&dir).unwrap();
-        let stack = Stack {
-            engine,
-            dir,
-            project: project.to_string(),
-        };
-        stack.write(yaml);
-        stack
-    }
-
-    fn write(&self, yaml: &str) {
-        std::fs::write(self.dir.join("compose.yaml"), yaml).unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-        command
-            .current_dir(&self.dir)
-            .arg("--root")
-            .arg(self.engine.root.path())
-            .args(["-p", &self.project])
-            .args(args);
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
-        format!("{}{}", stdout(&out), stderr(&out))
-    }
-
-    /// `ps -a --format json`: name → (id, state, health).
-    fn ps(&self) -> BTreeMap<String, (String, String, String)> {
-        let text = self.ok(&["ps", "-a", "--format", "json"]);
-        let json_line = text.lines().find(|l| l.starts_with('[')).unwrap();
-        let list: Vec<serde_json::Value> = serde_json::from_str(json_line).unwrap();
-        list.iter()
-            .map(|c| {
-                (
-                    c["Name"].as_str().unwrap().to_string(),
-                    (
-                        c["Id"].as_str().unwrap().to_string(),
-                        c["State"].as_str().unwrap().to_string(),
-                        c["Health"].as_str().unwrap().to_string(),
-                    ),
-                )
-            })
-            .collect()
-    }
-
-    /// Stops the root's engine (auto-started by the verbs).
-    fn stop_engine(&self) {
-        let _ = self.engine.berth(&["engine", "--stop"]);
-    }
-
-    /// `down -v`, then nothing of the project may remain: containers,
-    /// mounts, cgroups, processes (the engine stopped), networks and their
-    /// bridges, volumes.
-    fn down_and_check(&self) {
-        self.ok(&["down", "-v", "-t", "1"]);
-        self.stop_engine();
-        self.engine.assert_no_residue();
-        let networks = berth::network::NetworkStore::new(&self.engine.root).list().unwrap();
-        assert!(networks.is_empty(), "networks left: {networks:?}");
-        let volumes = berth::volume::VolumeStore::open(&self.engine.root)
-            .unwrap()
-            .list()
-            .unwrap();
-        assert!(volumes.is_empty(), "volumes left: {volumes:?}");
-        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-        let tag = self.engine.root.tag();
-        let text = stdout(&links);
-        assert!(
-            !text.contains(&format!("berth:{tag}")),
-            "links of this root left:\n{text}"
-        );
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // A failed test must not leave its engine running.
-        self.stop_engine();
-    }
+/// `ps -a --format json`: name → (id, state, health).
+fn containers(stack: &Stack) -> BTreeMap<String, (String, String, String)> {
+    stack
+        .ps_json()
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap().to_string();
+            (text("Name"), (text("Id"), text("State"), text("Health")))
+        })
+        .collect()
 }
 
 /// GET http://127.0.0.1:PORT/PATH, retried while the server comes up.
@@ -140,21 +45,6 @@ fn http_get(port: u16, path: &str) -> String {
             Ok(body) if body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200") => return body,
             other if Instant::now() > deadline => panic!("GET :{port}{path} failed: {other:?}"),
             _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
-impl Stack {
-    /// Polls `done` for up to 60 s; a timeout shows `ps` and the engine log.
-    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !done() {
-            if Instant::now() > deadline {
-                let ps = self.run(&["ps", "-a", "--format", "json"]);
-                let log = std::fs::read_to_string(self.engine.root.path().join("engine.log")).unwrap_or_default();
-                panic!("timed out waiting for {what}\nps: {}\nengine log:\n{log}", stdout(&ps));
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
@@ -194,7 +84,7 @@ volumes:
     );
     let out = stack.ok(&["up", "-d"]);
     assert!(out.contains("Container gates-db-1  Healthy"), "{out}");
-    let ps = stack.ps();
+    let ps = containers(&stack);
     assert_eq!(ps["gates-db-1"].1, "running");
     assert_eq!(ps["gates-db-1"].2, "healthy");
     assert_eq!(ps["gates-seed-1"].1, "exited");
@@ -207,7 +97,7 @@ volumes:
     // Converged: a second up does nothing to the running services.
     let again = stack.ok(&["up", "-d", "web", "db"]);
     assert!(!again.contains("Created") && !again.contains("Recreate"), "{again}");
-    assert_eq!(stack.ps()["gates-web-1"].0, ps["gates-web-1"].0);
+    assert_eq!(containers(&stack)["gates-web-1"].0, ps["gates-web-1"].0);
     stack.down_and_check();
 }
 
@@ -284,22 +174,22 @@ networks:
     };
     let stack = Stack::new("recreate", &yaml("1", "sleep 300"));
     stack.ok(&["up", "-d", "-t", "1"]);
-    let first = stack.ps();
-    stack.write(&yaml("2", "sleep 300"));
+    let first = containers(&stack);
+    stack.write("compose.yaml", &yaml("2", "sleep 300"));
     let out = stack.ok(&["up", "-d", "-t", "1"]);
-    let second = stack.ps();
+    let second = containers(&stack);
     assert_ne!(first["recreate-a-1"].0, second["recreate-a-1"].0, "{out}");
     assert_ne!(first["recreate-b-1"].0, second["recreate-b-1"].0, "{out}");
     assert_eq!(first["recreate-c-1"].0, second["recreate-c-1"].0, "{out}");
-    stack.write(&yaml("2", "sleep 301"));
+    stack.write("compose.yaml", &yaml("2", "sleep 301"));
     stack.ok(&["up", "-d", "-t", "1"]);
-    let third = stack.ps();
+    let third = containers(&stack);
     assert_eq!(second["recreate-a-1"].0, third["recreate-a-1"].0);
     assert_eq!(second["recreate-b-1"].0, third["recreate-b-1"].0);
     assert_ne!(second["recreate-c-1"].0, third["recreate-c-1"].0);
     assert!(third.values().all(|(_, state, _)| state == "running"), "{third:?}");
     stack.ok(&["up", "-d", "--force-recreate", "-t", "1", "c"]);
-    assert_ne!(stack.ps()["recreate-c-1"].0, third["recreate-c-1"].0);
+    assert_ne!(containers(&stack)["recreate-c-1"].0, third["recreate-c-1"].0);
     stack.down_and_check();
 }
 
@@ -319,19 +209,22 @@ networks:
 "#;
     let stack = Stack::new("orphans", both);
     stack.ok(&["up", "-d"]);
-    stack.write(&both.replace("  y:\n    image: busybox\n    command: sleep 300\n", ""));
+    stack.write(
+        "compose.yaml",
+        &both.replace("  y:\n    image: busybox\n    command: sleep 300\n", ""),
+    );
     let out = stack.ok(&["up", "-d"]);
     assert!(out.contains("Found orphan containers (orphans-y-1)"), "{out}");
-    assert!(stack.ps().contains_key("orphans-y-1"));
+    assert!(containers(&stack).contains_key("orphans-y-1"));
     stack.ok(&["up", "-d", "--remove-orphans", "-t", "1"]);
-    assert!(!stack.ps().contains_key("orphans-y-1"));
+    assert!(!containers(&stack).contains_key("orphans-y-1"));
     stack.ok(&["up", "-d", "--scale", "x=3"]);
-    let ps = stack.ps();
+    let ps = containers(&stack);
     for n in 1..=3 {
         assert_eq!(ps[&format!("orphans-x-{n}")].1, "running", "{ps:?}");
     }
     stack.ok(&["up", "-d", "--scale", "x=1", "-t", "1"]);
-    let ps = stack.ps();
+    let ps = containers(&stack);
     assert_eq!(ps.keys().collect::<Vec<_>>(), vec!["orphans-x-1"]);
     stack.down_and_check();
 }
@@ -358,7 +251,7 @@ networks:
     for out in &outputs {
         assert!(out.status.success(), "{}", stderr(out));
     }
-    let ps = stack.ps();
+    let ps = containers(&stack);
     assert_eq!(ps.len(), 2, "{ps:?}");
     stack.down_and_check();
 }
@@ -393,7 +286,7 @@ networks:
         text
     });
     stack.wait_for("talker running", || {
-        stack.ps().get("fg-talker-1").is_some_and(|c| c.1 == "running")
+        containers(&stack).get("fg-talker-1").is_some_and(|c| c.1 == "running")
     });
     std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(
@@ -406,7 +299,7 @@ networks:
     assert_eq!(status.code(), Some(130), "{text}");
     assert!(text.contains("fg-talker-1  | talker ready"), "{text}");
     assert!(text.contains("fg-done-1    | finished"), "{text}");
-    let ps = stack.ps();
+    let ps = containers(&stack);
     assert_eq!(ps["fg-talker-1"].1, "exited", "{ps:?}");
     stack.down_and_check();
 }
@@ -431,15 +324,8 @@ networks:
     let out = stack.run(&["up", "--exit-code-from", "tests", "-t", "1"]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert!(stdout(&out).contains("testing"));
-    assert_eq!(stack.ps()["abort-server-1"].1, "exited");
+    assert_eq!(containers(&stack)["abort-server-1"].1, "exited");
     stack.down_and_check();
-}
-
-/// `ps --format json` entry of one container.
-fn summary(stack: &Stack, name: &str) -> Option<serde_json::Value> {
-    let text = stack.ok(&["ps", "-a", "--format", "json"]);
-    let list: Vec<serde_json::Value> = serde_json::from_str(text.lines().find(|l| l.starts_with('['))?).ok()?;
-    list.into_iter().find(|c| c["Name"] == name)
 }
 
 #[test]
@@ -466,30 +352,34 @@ networks:
     );
     stack.ok(&["up", "-d"]);
     stack.wait_for("crash to give up after 3 restarts", || {
-        summary(&stack, "restarts-crash-1").is_some_and(|c| c["RestartCount"] == 3 && c["State"] == "exited")
+        stack
+            .summary("restarts-crash-1")
+            .is_some_and(|c| c["RestartCount"] == 3 && c["State"] == "exited")
     });
     stack.wait_for("always to be restarted 3 times", || {
-        summary(&stack, "restarts-always-1").is_some_and(|c| c["RestartCount"].as_u64().unwrap_or(0) >= 3)
+        stack
+            .summary("restarts-always-1")
+            .is_some_and(|c| c["RestartCount"].as_u64().unwrap_or(0) >= 3)
     });
     // Gave up: no fourth run, however long we wait for the backoff.
     std::thread::sleep(Duration::from_secs(2));
-    let crash = summary(&stack, "restarts-crash-1").unwrap();
+    let crash = stack.summary("restarts-crash-1").unwrap();
     assert_eq!(
         (crash["RestartCount"].as_u64(), crash["ExitCode"].as_i64()),
         (Some(3), Some(1))
     );
     let logs = stack.ok(&["logs", "crash"]);
     assert_eq!(logs.matches("crashing").count(), 4, "{logs}");
-    let never = summary(&stack, "restarts-never-1").unwrap();
+    let never = stack.summary("restarts-never-1").unwrap();
     assert_eq!(
         (never["RestartCount"].as_u64(), never["State"].as_str()),
         (Some(0), Some("exited"))
     );
     // A stopped container stays stopped.
     stack.ok(&["stop", "-t", "1", "always"]);
-    let count = summary(&stack, "restarts-always-1").unwrap()["RestartCount"].clone();
+    let count = stack.summary("restarts-always-1").unwrap()["RestartCount"].clone();
     std::thread::sleep(Duration::from_secs(1));
-    let always = summary(&stack, "restarts-always-1").unwrap();
+    let always = stack.summary("restarts-always-1").unwrap();
     assert_eq!(always["State"], "exited");
     assert_eq!(always["RestartCount"], count);
     stack.down_and_check();
@@ -528,17 +418,17 @@ networks:
     };
     let stack = Stack::new("killed", &yaml(0));
     stack.ok(&["up", "-d", "-t", "0"]);
-    let running_before = stack.ps();
+    let running_before = containers(&stack);
     // The containers outlive their engine.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(engine_pid(&stack)),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    assert_eq!(stack.ps(), running_before);
+    assert_eq!(containers(&stack), running_before);
     for (generation, delay_ms) in [(1, 5), (2, 40), (3, 120), (4, 250), (5, 600)] {
         eprintln!("generation {generation}");
-        stack.write(&yaml(generation));
+        stack.write("compose.yaml", &yaml(generation));
         let pid = engine_pid(&stack);
         let mut child = stack
             .command(&["up", "-d", "-t", "0"])
@@ -558,7 +448,7 @@ networks:
                 stderr(&out)
             );
         }
-        let ps = stack.ps();
+        let ps = containers(&stack);
         assert_eq!(ps.len(), 3, "generation {generation}: {ps:?}");
         assert!(
             ps.values().all(|(_, state, _)| state == "running"),
@@ -609,7 +499,7 @@ volumes:
     );
     // --wait returns once the healthcheck passes.
     stack.ok(&["up", "--wait", "-t", "0"]);
-    let ps = stack.ps();
+    let ps = containers(&stack);
     assert_eq!(ps["byname-db-1"].2, "healthy", "{ps:?}");
     // Elsewhere, with only the name: the project is found by its labels.
     let elsewhere = stack.engine.dir.path().join("elsewhere");
@@ -666,7 +556,9 @@ networks:
     }
     // Any verb starts an engine, which restarts it.
     stack.wait_for("the worker to be restarted", || {
-        summary(&stack, "reborn-worker-1").is_some_and(|c| c["State"] == "running" && c["RestartCount"] == 1)
+        stack
+            .summary("reborn-worker-1")
+            .is_some_and(|c| c["State"] == "running" && c["RestartCount"] == 1)
     });
     stack.down_and_check();
 }
@@ -693,7 +585,7 @@ networks:
         json.contains(r#"{"kind":"Container","name":"logs-counter-1","status":"Created"}"#),
         "{json}"
     );
-    let ps = stack.ps();
+    let ps = containers(&stack);
     assert!(ps.values().all(|(_, state, _)| state == "created"), "{ps:?}");
     let quiet = stack.run(&["--progress", "quiet", "start"]);
     assert!(
@@ -763,7 +655,7 @@ networks:
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("service \"web\"") && err.contains("18213"), "{err}");
-    assert!(stack.ps().is_empty());
+    assert!(containers(&stack).is_empty());
     assert!(berth::network::NetworkStore::new(&stack.engine.root)
         .list()
         .unwrap()
@@ -824,7 +716,7 @@ networks:
         let logs = stack.ok(&["logs", "--no-log-prefix"]);
         logs.contains("api-v1") && logs.contains("hello-worker")
     });
-    let before = stack.ps();
+    let before = containers(&stack);
     // `up --build` rebuilds; only the service whose image changed is recreated.
     std::fs::write(
         stack.dir.join("api/Dockerfile"),
@@ -832,7 +724,7 @@ networks:
     )
     .unwrap();
     stack.ok(&["up", "-d", "--build", "-t", "0"]);
-    let after = stack.ps();
+    let after = containers(&stack);
     assert_ne!(before["built-api-1"].0, after["built-api-1"].0);
     assert_eq!(before["built-worker-1"].0, after["built-worker-1"].0);
     stack.wait_for("the new api message", || stack.ok(&["logs", "api"]).contains("api-v2"));

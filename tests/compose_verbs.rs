@@ -10,107 +10,24 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{network_engine, stderr, stdout, Engine};
+use support::stack::Stack;
+use support::{stderr, stdout};
 
-/// A project directory with a compose file, and the engine it runs on.
-struct Stack {
-    engine: Engine,
-    dir: PathBuf,
-    project: String,
-}
-
-impl Stack {
-    fn new(project: &str, yaml: &str) -> Stack {
-        let engine = network_engine();
-        let dir = engine.dir.path().join("project");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-        Stack {
-            engine,
-            dir,
-            project: project.to_string(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-        command
-            .current_dir(&self.dir)
-            .arg("--root")
-            .arg(self.engine.root.path())
-            .args(["-p", &self.project])
-            .args(args);
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs and asserts success; returns stdout then stderr.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
-        format!("{}{}", stdout(&out), stderr(&out))
-    }
-
-    /// `ps -a --format json`: name → state.
-    fn ps(&self) -> BTreeMap<String, String> {
-        let out = self.run(&["ps", "-a", "--format", "json"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let list: Vec<serde_json::Value> = serde_json::from_str(stdout(&out).trim()).unwrap();
-        list.iter()
-            .map(|c| {
-                (
-                    c["Name"].as_str().unwrap().to_string(),
-                    c["State"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn stop_engine(&self) {
-        let _ = self.engine.berth(&["engine", "--stop"]);
-    }
-
-    /// `down -v --remove-orphans`, then nothing of the root may remain.
-    fn down_and_check(&self) {
-        self.ok(&["down", "-v", "--remove-orphans", "-t", "1"]);
-        self.stop_engine();
-        self.engine.assert_no_residue();
-        let networks = berth::network::NetworkStore::new(&self.engine.root).list().unwrap();
-        assert!(networks.is_empty(), "networks left: {networks:?}");
-    }
-
-    /// Polls `done` for up to 30 s.
-    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !done() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {:?}",
-                self.ps()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // A failed test must not leave its engine running.
-        self.stop_engine();
-    }
+/// `ps -a --format json`: name → state.
+fn states(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .ps_json()
+        .iter()
+        .map(|c| {
+            (
+                c["Name"].as_str().unwrap().to_string(),
+                c["State"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// GET http://127.0.0.1:PORT/, once.
@@ -167,7 +84,7 @@ networks:
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stdout(&out).contains("hi yes /tmp"), "{}", stdout(&out));
-    let ps = stack.ps();
+    let ps = states(&stack);
     assert_eq!(ps.get("vrun-db-1").map(String::as_str), Some("running"), "{ps:?}");
     assert!(!ps.keys().any(|n| n.contains("-run-")), "one-off left: {ps:?}");
     assert!(
@@ -179,7 +96,7 @@ networks:
     stack.ok(&["rm", "-s", "-f", "db"]);
     let out = stack.run(&["run", "--rm", "--no-deps", "--entrypoint", "sh -c 'exit 7'", "app"]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
-    assert!(stack.ps().is_empty(), "{:?}", stack.ps());
+    assert!(states(&stack).is_empty(), "{:?}", states(&stack));
     let out = stack.run(&["run", "--rm", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no such service: nosuch"), "{}", stderr(&out));
@@ -209,12 +126,12 @@ networks:
     let out = stack.ok(&["run", "-d", "--service-ports", "--name", "vports-served", "web"]);
     assert!(out.contains("vports-served"), "{out}");
     assert!(http_get_retried(18501).contains("oneoff"));
-    let ps = stack.ps();
+    let ps = states(&stack);
     assert_eq!(ps.get(&plain).map(String::as_str), Some("running"), "{ps:?}");
     assert_eq!(ps.get("vports-served").map(String::as_str), Some("running"), "{ps:?}");
     // compose: `down --remove-orphans` removes one-offs, running ones too.
     stack.ok(&["down", "--remove-orphans", "-t", "1"]);
-    assert!(stack.ps().is_empty(), "{:?}", stack.ps());
+    assert!(states(&stack).is_empty(), "{:?}", states(&stack));
     stack.down_and_check();
 }
 
@@ -236,7 +153,7 @@ networks:
 "#,
     );
     stack.ok(&["create"]);
-    let ps = stack.ps();
+    let ps = states(&stack);
     assert_eq!(ps.get("vcreate-job-1").map(String::as_str), Some("created"), "{ps:?}");
     assert_eq!(ps.get("vcreate-other-1").map(String::as_str), Some("created"), "{ps:?}");
     stack.ok(&["start"]);
@@ -279,7 +196,7 @@ networks:
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "from the box\n");
 
     stack.ok(&["scale", "box=3"]);
-    let ps = stack.ps();
+    let ps = states(&stack);
     for n in 1..=3 {
         assert_eq!(
             ps.get(&format!("vcp-box-{n}")).map(String::as_str),
@@ -295,7 +212,7 @@ networks:
     let out = stack.ok(&["exec", "-T", "box", "cat", "/tmp/in.txt"]);
     assert!(out.contains("from the host"), "{out}");
     stack.ok(&["scale", "box=1"]);
-    let ps = stack.ps();
+    let ps = states(&stack);
     assert_eq!(ps.len(), 1, "{ps:?}");
     assert!(ps.contains_key("vcp-box-1"), "{ps:?}");
     stack.down_and_check();
@@ -399,7 +316,7 @@ networks:
     );
     stack.ok(&["up", "-d"]);
     stack.wait_for("gone to exit", || {
-        stack.ps().get("vsystem-gone-1").map(String::as_str) == Some("exited")
+        states(&stack).get("vsystem-gone-1").map(String::as_str) == Some("exited")
     });
     let out = stack.ok(&["system", "info", "--format", "json"]);
     let info: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
@@ -432,13 +349,13 @@ networks:
         .unwrap();
     refused.stdin.take().unwrap().write_all(b"n\n").unwrap();
     assert!(refused.wait().unwrap().success());
-    assert_eq!(stack.ps().len(), 2);
+    assert_eq!(states(&stack).len(), 2);
 
     let out = stack.ok(&["system", "prune", "-f"]);
     assert!(out.contains("Deleted Containers:"), "{out}");
     assert!(out.contains("vsystem_back"), "{out}");
     assert!(!out.contains("vsystem_front"), "{out}");
-    let ps = stack.ps();
+    let ps = states(&stack);
     assert_eq!(ps.len(), 1, "{ps:?}");
     assert_eq!(ps.get("vsystem-keep-1").map(String::as_str), Some("running"), "{ps:?}");
     let networks: Vec<String> = berth::network::NetworkStore::new(&stack.engine.root)

@@ -10,144 +10,55 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{network_engine, stderr, stdout, Engine};
+use support::stack::Stack;
+use support::stdout;
 
-/// A project directory with a compose file, and the engine it runs on.
-struct Stack {
-    engine: Engine,
-    dir: PathBuf,
-    project: String,
+/// `ps -a --format json`: name → (id, state).
+fn containers(stack: &Stack) -> BTreeMap<String, (String, String)> {
+    stack
+        .ps_json()
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap().to_string();
+            (text("Name"), (text("Id"), text("State")))
+        })
+        .collect()
 }
 
-impl Stack {
-    fn new(project: &str, yaml: &str) -> Stack {
-        let engine = network_engine();
-        let dir = engine.dir.path().join("project");
-        std::fs::create_dir_all(&dir).unwrap();
-        let stack = Stack {
-            engine,
-            dir,
-            project: project.to_string(),
-        };
-        stack.write("compose.yaml", yaml);
-        stack
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-        command
-            .current_dir(&self.dir)
-            .arg("--root")
-            .arg(self.engine.root.path())
-            .args(["-p", &self.project])
-            .args(args);
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
-        format!("{}{}", stdout(&out), stderr(&out))
-    }
-
-    /// `ps -a --format json`: name → (id, state).
-    fn ps(&self) -> BTreeMap<String, (String, String)> {
-        let text = self.ok(&["ps", "-a", "--format", "json"]);
-        let json_line = text.lines().find(|l| l.starts_with('[')).unwrap();
-        let list: Vec<serde_json::Value> = serde_json::from_str(json_line).unwrap();
-        list.iter()
-            .map(|c| {
-                (
-                    c["Name"].as_str().unwrap().to_string(),
-                    (
-                        c["Id"].as_str().unwrap().to_string(),
-                        c["State"].as_str().unwrap().to_string(),
-                    ),
-                )
-            })
-            .collect()
-    }
-
-    /// The file's content in the service's container, `None` when absent.
-    fn read(&self, service: &str, path: &str) -> Option<String> {
-        let out = self.run(&["exec", service, "cat", path]);
-        out.status.success().then(|| stdout(&out))
-    }
-
-    /// `berth watch ARGS…` in the background, its output in files.
-    fn watch(&self, args: &[&str]) -> Watch {
-        let log = self.engine.dir.path().join(format!("watch-{}.log", self.project));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = self
-            .command(&[&["watch"], args].concat())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let watch = Watch { child, log };
-        watch.wait_for("Watch enabled", 60);
-        watch
-    }
-
-    /// Polls `done` for up to 20 s.
-    fn wait_for(&self, what: &str, watch: &Watch, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done() {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.engine.root.path().join("engine.log")).unwrap_or_default();
-                panic!(
-                    "timed out waiting for {what}\nwatch output:\n{}\nengine log:\n{log}",
-                    watch.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Kills the watcher, `down -v`, stops the engine: nothing may remain.
-    fn finish(&self, mut watch: Watch) {
-        watch.stop();
-        self.ok(&["down", "-v", "-t", "1"]);
-        self.stop_engine();
-        self.engine.assert_no_residue();
-        let networks = berth::network::NetworkStore::new(&self.engine.root).list().unwrap();
-        assert!(networks.is_empty(), "networks left: {networks:?}");
-    }
-
-    fn stop_engine(&self) {
-        let _ = self.engine.berth(&["engine", "--stop"]);
-    }
+/// The file's content in the service's container, `None` when absent.
+fn read(stack: &Stack, service: &str, path: &str) -> Option<String> {
+    let out = stack.run(&["exec", service, "cat", path]);
+    out.status.success().then(|| stdout(&out))
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // A failed test must not leave its engine running.
-        self.stop_engine();
-    }
+/// `berth watch ARGS…` in the background, its output in a file.
+fn start_watch(stack: &Stack, args: &[&str]) -> Watch {
+    let log = stack.engine.dir.path().join(format!("watch-{}.log", stack.project));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = stack
+        .command(&[&["watch"], args].concat())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let watch = Watch { child, log };
+    watch.wait_for("Watch enabled", 60);
+    watch
+}
+
+/// Polls `done`; a timeout shows the watcher's output too.
+fn wait_watch(stack: &Stack, what: &str, watch: &Watch, done: impl FnMut() -> bool) {
+    stack.wait_with(what, || format!("watch output:\n{}", watch.output()), done);
+}
+
+/// Kills the watcher, `down -v`, stops the engine: nothing may remain.
+fn finish(stack: &Stack, mut watch: Watch) {
+    watch.stop();
+    stack.down_and_check();
 }
 
 /// The `berth watch` child.
@@ -216,15 +127,15 @@ services:
     let stack = Stack::new("wsync", &yaml);
     stack.write("src/keep.txt", "kept\n");
     stack.ok(&["up", "-d"]);
-    let watch = stack.watch(&[]);
+    let watch = start_watch(&stack, &[]);
 
     stack.write("src/index.html", "v1\n");
-    stack.wait_for("index.html v1", &watch, || {
-        stack.read("web", "/app/index.html").as_deref() == Some("v1\n")
+    wait_watch(&stack, "index.html v1", &watch, || {
+        read(&stack, "web", "/app/index.html").as_deref() == Some("v1\n")
     });
     stack.write("src/index.html", "v2\n");
-    stack.wait_for("index.html v2", &watch, || {
-        stack.read("web", "/app/index.html").as_deref() == Some("v2\n")
+    wait_watch(&stack, "index.html v2", &watch, || {
+        read(&stack, "web", "/app/index.html").as_deref() == Some("v2\n")
     });
 
     // A mode survives the trip.
@@ -234,7 +145,7 @@ services:
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    stack.wait_for("run.sh", &watch, || {
+    wait_watch(&stack, "run.sh", &watch, || {
         stack.run(&["exec", "web", "/app/run.sh"]).status.success()
     });
 
@@ -243,37 +154,41 @@ services:
     stack.write("src/secret.txt", "no\n");
     stack.write("src/cache/blob", "no\n");
     stack.write("src/after.txt", "yes\n");
-    stack.wait_for("after.txt", &watch, || stack.read("web", "/app/after.txt").is_some());
-    assert_eq!(stack.read("web", "/app/secret.txt"), None);
-    assert_eq!(stack.read("web", "/app/cache/blob"), None);
+    wait_watch(&stack, "after.txt", &watch, || {
+        read(&stack, "web", "/app/after.txt").is_some()
+    });
+    assert_eq!(read(&stack, "web", "/app/secret.txt"), None);
+    assert_eq!(read(&stack, "web", "/app/cache/blob"), None);
 
     // Deletion.
     std::fs::remove_file(stack.path("src/index.html")).unwrap();
-    stack.wait_for("index.html removed", &watch, || {
-        stack.read("web", "/app/index.html").is_none()
+    wait_watch(&stack, "index.html removed", &watch, || {
+        read(&stack, "web", "/app/index.html").is_none()
     });
 
     // A directory with contents moved in whole.
     stack.write("staging/deep/file.txt", "moved\n");
     std::fs::rename(stack.path("staging"), stack.path("src/moved")).unwrap();
-    stack.wait_for("moved/deep/file.txt", &watch, || {
-        stack.read("web", "/app/moved/deep/file.txt").as_deref() == Some("moved\n")
+    wait_watch(&stack, "moved/deep/file.txt", &watch, || {
+        read(&stack, "web", "/app/moved/deep/file.txt").as_deref() == Some("moved\n")
     });
 
     // The watched directory deleted and created again keeps working.
     std::fs::remove_dir_all(stack.path("src")).unwrap();
-    stack.wait_for("/app emptied", &watch, || stack.read("web", "/app/after.txt").is_none());
+    wait_watch(&stack, "/app emptied", &watch, || {
+        read(&stack, "web", "/app/after.txt").is_none()
+    });
     stack.write("src/again.txt", "again\n");
-    stack.wait_for("again.txt", &watch, || {
-        stack.read("web", "/app/again.txt").as_deref() == Some("again\n")
+    wait_watch(&stack, "again.txt", &watch, || {
+        read(&stack, "web", "/app/again.txt").as_deref() == Some("again\n")
     });
     std::thread::sleep(Duration::from_millis(200));
     stack.write("src/later.txt", "later\n");
-    stack.wait_for("later.txt", &watch, || {
-        stack.read("web", "/app/later.txt").as_deref() == Some("later\n")
+    wait_watch(&stack, "later.txt", &watch, || {
+        read(&stack, "web", "/app/later.txt").as_deref() == Some("later\n")
     });
 
-    stack.finish(watch);
+    finish(&stack, watch);
 }
 
 #[test]
@@ -296,7 +211,7 @@ services:
     let stack = Stack::new("wrestart", &yaml);
     std::fs::create_dir_all(stack.path("conf")).unwrap();
     stack.ok(&["up", "-d"]);
-    let watch = stack.watch(&[]);
+    let watch = start_watch(&stack, &[]);
     let starts = || stack.ok(&["logs", "app"]).matches("started").count();
     assert_eq!(starts(), 1);
 
@@ -305,11 +220,11 @@ services:
         for i in 0..20 {
             stack.write(&format!("conf/{i}.conf"), &format!("burst {burst}\n"));
         }
-        stack.wait_for("the restart", &watch, || watch.count("Restarted app") >= burst);
+        wait_watch(&stack, "the restart", &watch, || watch.count("Restarted app") >= burst);
         assert_eq!(watch.count("Restarting app"), burst, "{}", watch.output());
-        stack.wait_for("the start's log line", &watch, || starts() == burst + 1);
+        wait_watch(&stack, "the start's log line", &watch, || starts() == burst + 1);
         assert_eq!(
-            stack.read("app", "/etc/app/19.conf").as_deref(),
+            read(&stack, "app", "/etc/app/19.conf").as_deref(),
             Some(format!("burst {burst}\n").as_str())
         );
     }
@@ -318,7 +233,7 @@ services:
     assert_eq!(watch.count("Restarting app"), 2, "{}", watch.output());
     assert_eq!(starts(), 3);
 
-    stack.finish(watch);
+    finish(&stack, watch);
 }
 
 #[test]
@@ -338,7 +253,7 @@ services:
     let stack = Stack::new("wmany", &yaml);
     std::fs::create_dir_all(stack.path("src/many")).unwrap();
     stack.ok(&["up", "-d"]);
-    let watch = stack.watch(&[]);
+    let watch = start_watch(&stack, &[]);
     // Contents prepared first, so the writes come as one quick burst, as
     // a `git checkout` does.
     let files: Vec<(PathBuf, String)> = (0..1000)
@@ -355,9 +270,9 @@ services:
     assert!(syncs[0].contains("Syncing 1000 files to service web"), "{out}");
     let count = stack.ok(&["exec", "web", "sh", "-c", "ls /app/many | wc -l"]);
     assert_eq!(count.trim(), "1000");
-    assert_eq!(stack.read("web", "/app/many/f0999.txt").as_deref(), Some("999\n"));
+    assert_eq!(read(&stack, "web", "/app/many/f0999.txt").as_deref(), Some("999\n"));
 
-    stack.finish(watch);
+    finish(&stack, watch);
 }
 
 fn two_services(value: &str, subnet: &str) -> String {
@@ -385,15 +300,15 @@ fn a_stack_file_edit_recreates_only_the_changed_service_and_a_broken_one_changes
     let stack = Stack::new("wreload", &two_services("one", "10.203.4.0/24"));
     std::fs::create_dir_all(stack.path("front")).unwrap();
     stack.ok(&["up", "-d"]);
-    let watch = stack.watch(&[]);
-    let before = stack.ps();
+    let watch = start_watch(&stack, &[]);
+    let before = containers(&stack);
     assert_eq!(before.len(), 2, "{before:?}");
 
     // Saved the way editors do: a new file renamed over the old one.
     stack.write("compose.yaml.tmp", &two_services("two", "10.203.4.0/24"));
     std::fs::rename(stack.path("compose.yaml.tmp"), stack.path("compose.yaml")).unwrap();
     watch.wait_for("Reloaded the project", 60);
-    let after = stack.ps();
+    let after = containers(&stack);
     assert_eq!(after["wreload-front-1"], before["wreload-front-1"], "front untouched");
     assert_ne!(after["wreload-back-1"].0, before["wreload-back-1"].0, "back recreated");
     assert_eq!(after["wreload-back-1"].1, "running");
@@ -413,19 +328,21 @@ fn a_stack_file_edit_recreates_only_the_changed_service_and_a_broken_one_changes
         })
     });
     assert!(located, "no file:line:col in:\n{out}");
-    assert_eq!(stack.ps(), after, "the stack changed after a broken edit");
+    assert_eq!(containers(&stack), after, "the stack changed after a broken edit");
 
     // Watching goes on: a sync still works after the failed reload.
     stack.write("front/x.txt", "still\n");
-    stack.wait_for("front/x.txt", &watch, || {
-        stack.read("front", "/app/x.txt").as_deref() == Some("still\n")
+    wait_watch(&stack, "front/x.txt", &watch, || {
+        read(&stack, "front", "/app/x.txt").as_deref() == Some("still\n")
     });
 
     // Fixed again: reloaded (nothing to recreate), and `down` can read it.
     stack.write("compose.yaml", &two_services("two", "10.203.4.0/24"));
-    stack.wait_for("the second reload", &watch, || watch.count("Reloaded the project") == 2);
-    assert_eq!(stack.ps(), after);
-    stack.finish(watch);
+    wait_watch(&stack, "the second reload", &watch, || {
+        watch.count("Reloaded the project") == 2
+    });
+    assert_eq!(containers(&stack), after);
+    finish(&stack, watch);
 }
 
 #[test]
@@ -451,21 +368,21 @@ services:
     stack.write("app/msg", "first\n");
     std::fs::create_dir_all(stack.path("hooks")).unwrap();
     stack.ok(&["up", "-d"]);
-    let watch = stack.watch(&[]);
+    let watch = start_watch(&stack, &[]);
 
     stack.write("hooks/a.txt", "hooked\n");
-    stack.wait_for("the exec's output", &watch, || {
-        stack.read("app", "/tmp/ran").as_deref() == Some("hooked\n")
+    wait_watch(&stack, "the exec's output", &watch, || {
+        read(&stack, "app", "/tmp/ran").as_deref() == Some("hooked\n")
     });
     assert_eq!(watch.count("Ran `sh -c"), 1, "{}", watch.output());
 
-    let before = stack.ps()["wrebuild-app-1"].clone();
+    let before = containers(&stack)["wrebuild-app-1"].clone();
     stack.write("app/msg", "second\n");
     watch.wait_for("Rebuilt service app", 120);
-    assert_eq!(stack.read("app", "/msg").as_deref(), Some("second\n"));
-    let after = stack.ps()["wrebuild-app-1"].clone();
+    assert_eq!(read(&stack, "app", "/msg").as_deref(), Some("second\n"));
+    let after = containers(&stack)["wrebuild-app-1"].clone();
     assert_ne!(after.0, before.0, "recreated");
     assert_eq!(after.1, "running");
 
-    stack.finish(watch);
+    finish(&stack, watch);
 }

@@ -4,6 +4,8 @@
 //! tables, network records or container state behind.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod stack;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
