@@ -730,3 +730,32 @@ networks:
     stack.wait_for("the new api message", || stack.ok(&["logs", "api"]).contains("api-v2"));
     stack.down_and_check();
 }
+
+#[test]
+fn the_image_healthcheck_gates_dependents() {
+    let stack = Stack::new(
+        "imagehealth",
+        r#"
+services:
+  db:
+    build: ./db
+    command: sh -c "sleep 1; touch /tmp/ok; exec sleep 300"
+  app:
+    image: busybox
+    command: sleep 300
+    depends_on:
+      db: {condition: service_healthy}
+networks:
+  default:
+    ipam: {config: [{subnet: 10.202.16.0/24}]}
+"#,
+    );
+    stack.write(
+        "db/Dockerfile",
+        "FROM busybox\nHEALTHCHECK --interval=200ms --start-period=10s --start-interval=100ms CMD test -f /tmp/ok\n",
+    );
+    let out = stack.ok(&["up", "-d", "-t", "0"]);
+    assert!(out.contains("Container imagehealth-db-1  Healthy"), "{out}");
+    assert_eq!(stack.summary("imagehealth-db-1").unwrap()["Health"], "healthy");
+    stack.down_and_check();
+}

@@ -260,7 +260,11 @@ impl Applier<'_> {
             }
         }
         let compose_service = &self.project.services[service];
-        let healthcheck = health::config_for(compose_service);
+        let image_health = crate::image::Digest::parse(&image.id)
+            .and_then(|digest| store.blobs().read_blob(&digest))
+            .ok()
+            .and_then(|config| health::ImageHealthcheck::from_config(&config));
+        let healthcheck = health::config_for(compose_service, image_health.as_ref());
         let restart_policy = restart::policy_for(compose_service).map_err(err)?;
         let mut options = spec.options;
         for file in &spec.generated_files {

@@ -103,26 +103,60 @@ impl HealthState {
     }
 }
 
-/// The container's healthcheck from its service; `None` when there is
-/// none or it is disabled.
-pub fn config_for(service: &Service) -> Option<HealthConfig> {
-    let check = service.healthcheck.as_ref()?;
+/// The image's `HEALTHCHECK` (docker's `config.Healthcheck` in the image
+/// config: durations in nanoseconds, `Test: ["NONE"]` to disable).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImageHealthcheck {
+    pub test: Vec<String>,
+    pub interval: u64,
+    pub timeout: u64,
+    pub start_period: u64,
+    pub start_interval: u64,
+    pub retries: u32,
+}
+
+impl ImageHealthcheck {
+    /// Reads it from an image config blob.
+    pub fn from_config(config: &[u8]) -> Option<ImageHealthcheck> {
+        let value: serde_json::Value = serde_json::from_slice(config).ok()?;
+        serde_json::from_value(value.get("config")?.get("Healthcheck")?.clone()).ok()
+    }
+}
+
+/// The container's healthcheck: the service's, over the image's (a
+/// service check without `test` takes the image's test; durations and
+/// retries not given in the file come from the image, then docker's
+/// defaults). `None` when there is none or it is disabled.
+pub fn config_for(service: &Service, image: Option<&ImageHealthcheck>) -> Option<HealthConfig> {
+    let check = service.healthcheck.clone().unwrap_or_default();
     if check.is_disabled() {
         return None;
     }
-    let test = check.test.clone()?;
-    let ms = |d: Option<crate::spec::syntax::units::ComposeDuration>, default: Duration| {
-        u64::try_from(d.map_or(default, |d| d.0).as_millis()).unwrap_or(u64::MAX)
+    let image = image.cloned().unwrap_or_default();
+    let test = check.test.clone().unwrap_or(image.test.clone());
+    if test.is_empty() || test.first().is_some_and(|t| t == "NONE") {
+        return None;
+    }
+    let from_image = |nanos: u64| (nanos > 0).then(|| Duration::from_nanos(nanos));
+    let ms = |given: Option<crate::spec::syntax::units::ComposeDuration>, image: u64, default: Duration| {
+        let d = given.map(|d| d.0).or_else(|| from_image(image)).unwrap_or(default);
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
     };
     Some(HealthConfig {
         test,
-        interval_ms: ms(check.interval, DEFAULT_INTERVAL),
-        timeout_ms: ms(check.timeout, DEFAULT_TIMEOUT),
-        start_period_ms: ms(check.start_period, Duration::ZERO),
-        start_interval_ms: ms(check.start_interval, DEFAULT_START_INTERVAL),
-        retries: check
-            .retries
-            .map_or(DEFAULT_RETRIES, |r| u32::try_from(r).unwrap_or(u32::MAX)),
+        interval_ms: ms(check.interval, image.interval, DEFAULT_INTERVAL),
+        timeout_ms: ms(check.timeout, image.timeout, DEFAULT_TIMEOUT),
+        start_period_ms: ms(check.start_period, image.start_period, Duration::ZERO),
+        start_interval_ms: ms(check.start_interval, image.start_interval, DEFAULT_START_INTERVAL),
+        retries: check.retries.map_or(
+            if image.retries > 0 {
+                image.retries
+            } else {
+                DEFAULT_RETRIES
+            },
+            |r| u32::try_from(r).unwrap_or(u32::MAX),
+        ),
     })
 }
 
@@ -269,6 +303,34 @@ mod tests {
             s.next_probe_in(&c, Duration::from_secs(11)),
             Duration::from_millis(1000)
         );
+    }
+
+    #[test]
+    fn the_image_healthcheck_fills_what_the_file_leaves_out() {
+        let config =
+            br#"{"config": {"Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 2000000000, "Retries": 7}}}"#;
+        let image = ImageHealthcheck::from_config(config).unwrap();
+        let none = Service::default();
+        let c = config_for(&none, Some(&image)).unwrap();
+        assert_eq!(
+            (c.test.clone(), c.interval_ms, c.retries, c.timeout_ms),
+            (vec!["CMD-SHELL".to_string(), "true".to_string()], 2000, 7, 30_000)
+        );
+        let mut service = Service::default();
+        service.healthcheck = Some(crate::spec::model::lifecycle::Healthcheck {
+            interval: Some(crate::spec::syntax::units::ComposeDuration(Duration::from_secs(5))),
+            ..Default::default()
+        });
+        let c = config_for(&service, Some(&image)).unwrap();
+        assert_eq!((c.interval_ms, c.retries), (5000, 7));
+        service.healthcheck = Some(crate::spec::model::lifecycle::Healthcheck {
+            disable: Some(true),
+            ..Default::default()
+        });
+        assert_eq!(config_for(&service, Some(&image)), None);
+        let disabled = ImageHealthcheck::from_config(br#"{"config": {"Healthcheck": {"Test": ["NONE"]}}}"#).unwrap();
+        assert_eq!(config_for(&none, Some(&disabled)), None);
+        assert_eq!(config_for(&none, None), None);
     }
 
     #[test]
