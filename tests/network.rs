@@ -81,6 +81,11 @@ fn containers_on_one_network_talk_over_tcp() {
     let bridge = bridge_name(&e.root.tag(), "bt-tcp");
     assert_eq!(net[0]["Options"]["com.docker.network.bridge.name"], bridge.as_str());
     assert!(link_exists(&bridge), "bridge {bridge} is made");
+    // Pinned: ports coming and going never change the gateway's MAC.
+    let mac = berth::network::bridge::bridge_mac(&bridge);
+    let expected: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let address = || std::fs::read_to_string(format!("/sys/class/net/{bridge}/address")).unwrap();
+    assert_eq!(address().trim(), expected.join(":"));
     assert!(nat::table_exists(&e.root).unwrap(), "NAT table is made");
     assert_eq!(e.ok(&["network", "ls", "-q"]).trim(), "bt-tcp");
 
@@ -145,6 +150,7 @@ fn containers_on_one_network_talk_over_tcp() {
     assert!(logs.contains("ping"), "server log: {logs}");
     assert!(!link_exists(&veth), "the exited server's veth is gone");
     e.ok(&["container", "rm", "server"]);
+    assert_eq!(address().trim(), expected.join(":"), "the bridge keeps its MAC");
     e.ok(&["network", "rm", "bt-tcp"]);
     assert!(!link_exists(&bridge));
     e.assert_no_residue();

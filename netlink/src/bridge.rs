@@ -15,6 +15,10 @@ pub struct BridgeSpec {
     /// its smallest port's when ports join, so set the veths' too.
     pub mtu: Option<u32>,
     pub up: bool,
+    /// A fixed MAC address. Without one, a bridge takes the lowest MAC of
+    /// its ports, which changes as ports come and go — and every neighbour
+    /// that cached the old one loses the gateway (netavark pins it too).
+    pub mac: Option<[u8; 6]>,
 }
 
 impl BridgeSpec {
@@ -24,6 +28,7 @@ impl BridgeSpec {
             name: name.into(),
             mtu: None,
             up: true,
+            mac: None,
         }
     }
 }
@@ -45,6 +50,9 @@ impl Netlink {
         }
         if let Some(mtu) = spec.mtu {
             builder = builder.mtu(mtu);
+        }
+        if let Some(mac) = spec.mac {
+            builder = builder.address(mac.to_vec());
         }
         self.handle
             .link()

@@ -53,6 +53,9 @@ pub enum ApplyError {
     Volume { volume: String, message: String },
     #[error("image {image}: {message}")]
     Image { image: String, message: String },
+    /// A device request that cannot be met; the message names the service.
+    #[error("{0}")]
+    Devices(String),
     #[error("dependency failed to start: {0}")]
     Dependency(String),
 }
@@ -277,6 +280,10 @@ impl Applier<'_> {
                 options.volumes.push(format!("{volume}:{target}"));
             }
         }
+        // Devices first: a missing GPU fails before anything is allocated.
+        let devices = crate::devices::host_nodes::device_nodes(&spec.devices).map_err(|e| err(error_chain(&e)))?;
+        let device_edits = crate::devices::edits_for_service(service, compose_service, &crate::devices::device_root())
+            .map_err(|e| ApplyError::Devices(error_chain(&e)))?;
         self.event("Container", name, "Creating");
         let id = container::new_id();
         let owner = Owner {
@@ -303,10 +310,6 @@ impl Applier<'_> {
             }
         }
         let result = (|| {
-            let devices = crate::devices::host_nodes::device_nodes(&spec.devices).map_err(|e| error_chain(&e))?;
-            let device_edits =
-                crate::devices::edits_for_service(service, compose_service, &crate::devices::device_root())
-                    .map_err(|e| error_chain(&e))?;
             let published = ports::publish(self.root, &spec.ports).map_err(|e| error_chain(&e))?;
             let requests = create::volume_requests(&options, &info).map_err(|e| e.to_string())?;
             let volumes = VolumeStore::open(self.root).map_err(|e| error_chain(&e))?;

@@ -112,6 +112,9 @@ fn run_engine(root: &Root, group: Option<&str>) -> Result<(), DaemonError> {
     }
     // Healthchecks and restart policies, for every container of the root.
     let supervisor = super::supervisor::Supervisor::spawn(root.clone());
+    // Service discovery on each network's gateway (before the API serves,
+    // so containers created through it name the gateway in resolv.conf).
+    let dns = super::dns::DnsServer::spawn(root.clone(), runtime.handle().clone());
     let result = runtime.block_on(async {
         // Handlers first, socket second: a client that connects is never
         // met by the default action of SIGTERM.
@@ -146,6 +149,7 @@ fn run_engine(root: &Root, group: Option<&str>) -> Result<(), DaemonError> {
     // Whatever ended the server, everything else listening must end too.
     state.request_shutdown();
     supervisor.stop();
+    dns.stop();
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     match &result {
         Ok(()) => log("stopped"),

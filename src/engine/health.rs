@@ -316,11 +316,13 @@ mod tests {
             (c.test.clone(), c.interval_ms, c.retries, c.timeout_ms),
             (vec!["CMD-SHELL".to_string(), "true".to_string()], 2000, 7, 30_000)
         );
-        let mut service = Service::default();
-        service.healthcheck = Some(crate::spec::model::lifecycle::Healthcheck {
-            interval: Some(crate::spec::syntax::units::ComposeDuration(Duration::from_secs(5))),
-            ..Default::default()
-        });
+        let mut service = Service {
+            healthcheck: Some(crate::spec::model::lifecycle::Healthcheck {
+                interval: Some(crate::spec::syntax::units::ComposeDuration(Duration::from_secs(5))),
+                ..Default::default()
+            }),
+            ..Service::default()
+        };
         let c = config_for(&service, Some(&image)).unwrap();
         assert_eq!((c.interval_ms, c.retries), (5000, 7));
         service.healthcheck = Some(crate::spec::model::lifecycle::Healthcheck {

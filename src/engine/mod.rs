@@ -6,6 +6,7 @@
 pub mod api;
 pub mod apply;
 pub mod daemon;
+pub mod dns;
 pub mod events;
 pub mod health;
 pub mod labels;

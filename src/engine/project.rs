@@ -147,7 +147,7 @@ pub fn up(
         plan = plan_up(&desired, &observe(root, &desired)?, &options)?;
     }
     actions += plan.actions().count();
-    check_published_ports(root, project, &plan)?;
+    preflight(root, project, &plan)?;
     applier.run(&plan).map_err(EngineError::Apply)?;
     drop(_lock);
     if request.wait {
@@ -160,16 +160,20 @@ pub fn up(
     })
 }
 
-/// A host port the project would publish but something else holds fails
-/// `up` before any container is made, naming the service, the port and the
-/// owner when it is a berth container. Services whose containers are
-/// recreated hold their ports themselves and are not checked.
-fn check_published_ports(root: &Root, project: &Project, plan: &Plan) -> Result<(), EngineError> {
+/// What would fail a service's create fails `up` before anything of the
+/// project is made (networks and volumes included): a service berth cannot
+/// translate, a device request the host cannot meet (a GPU on a host
+/// without one), a host port something else holds (naming the owner when
+/// it is a berth container). Ports of services whose containers are
+/// recreated are held by those containers and not checked.
+fn preflight(root: &Root, project: &Project, plan: &Plan) -> Result<(), EngineError> {
     let mut checked = std::collections::BTreeSet::new();
     let mut errors = Vec::new();
     for action in plan.actions() {
-        let Action::Create { service, .. } = action else {
-            continue;
+        let (service, created) = match action {
+            Action::Create { service, .. } => (service, true),
+            Action::Recreate { service, .. } => (service, false),
+            _ => continue,
         };
         if !checked.insert(service.clone()) {
             continue;
@@ -177,6 +181,29 @@ fn check_published_ports(root: &Root, project: &Project, plan: &Plan) -> Result<
         let Some(compose_service) = project.services.get(service) else {
             continue;
         };
+        let replica = super::translate::Replica {
+            project,
+            service,
+            number: 1,
+            name: service,
+            image_id: "",
+            config_hash: "",
+            oneoff: false,
+        };
+        if let Err(e) = super::translate::container_spec(&replica) {
+            errors.push(ApplyError::Service {
+                service: service.clone(),
+                message: e.to_string(),
+            });
+            continue;
+        }
+        if let Err(e) = crate::devices::edits_for_service(service, compose_service, &crate::devices::device_root()) {
+            errors.push(ApplyError::Devices(error_chain(&e)));
+            continue;
+        }
+        if !created {
+            continue;
+        }
         let specs: Vec<String> = super::translate::published_ports(compose_service)
             .into_iter()
             .filter(|spec| has_fixed_host_port(spec))

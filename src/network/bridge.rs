@@ -46,6 +46,17 @@ pub fn bridge_alias(root_tag: &str, network: &str) -> String {
     format!("berth:{root_tag}:{network}")
 }
 
+/// The fixed MAC address of a bridge, derived from its name: locally
+/// administered (bit 1 of the first byte set), unicast (bit 0 clear), and
+/// the same whenever the bridge is made again (recovery, host reboot).
+pub fn bridge_mac(bridge: &str) -> [u8; 6] {
+    let hash = bridge.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let b = hash.to_be_bytes();
+    [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
+}
+
 /// Creates the bridge of `record` (gateway address, up), enables
 /// forwarding and adds NAT; on failure removes whatever it had made.
 pub fn setup(root: &Root, record: &NetworkRecord) -> Result<(), BridgeError> {
@@ -53,6 +64,7 @@ pub fn setup(root: &Root, record: &NetworkRecord) -> Result<(), BridgeError> {
     let spec = BridgeSpec {
         mtu: Some(record.mtu),
         up: false,
+        mac: Some(bridge_mac(&record.bridge)),
         ..BridgeSpec::new(record.bridge.clone())
     };
     if let Err(e) = host.create_bridge(&spec) {
@@ -128,5 +140,18 @@ fn step(record: &NetworkRecord, step: &'static str) -> impl FnOnce(berth_netlink
         bridge,
         step,
         source: Box::new(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_macs_are_stable_local_unicast_and_distinct() {
+        let mac = bridge_mac("berth1a2b3c4d5e");
+        assert_eq!(mac, bridge_mac("berth1a2b3c4d5e"));
+        assert_eq!(mac[0] & 0x03, 0x02, "locally administered, unicast");
+        assert_ne!(mac, bridge_mac("berth1a2b3c4d5f"));
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - `bridge`: a network's bridge, forwarding and NAT on the host.
 //! - `cidr`: the IPv4 CIDR type.
+//! - `dns`: service discovery by DNS (policy, wire format, upstreams).
 //! - `endpoint`: a container's addresses and veth pairs.
 //! - `hosts`: name resolution through each container's hosts file.
 //! - `ipam`: pure decisions — which subnet a network gets, which address a
@@ -15,6 +16,7 @@
 
 pub mod bridge;
 pub mod cidr;
+pub mod dns;
 pub mod endpoint;
 pub mod hosts;
 pub mod ipam;

@@ -1,6 +1,13 @@
 //! The container's resolv.conf: the host's, with `--dns`, `--dns-search`
 //! and `--dns-option` replacing the matching parts when given (docker's
 //! rule). Pure.
+//!
+//! A container the engine's DNS server serves (see `network::dns`) names
+//! only its network's gateway ([`render_served`]); the server forwards
+//! what it does not know to the container's `--dns` servers, else to the
+//! host's, as docker's embedded DNS does.
+
+use std::net::Ipv4Addr;
 
 /// Renders resolv.conf from the host's text and the container's options.
 pub fn render(host: &str, dns: &[String], search: &[String], options: &[String]) -> String {
@@ -30,6 +37,13 @@ pub fn render(host: &str, dns: &[String], search: &[String], options: &[String])
     out
 }
 
+/// resolv.conf for a container whose names the engine serves on
+/// `gateway`: that is the one nameserver; search and options as [`render`]
+/// gives them.
+pub fn render_served(host: &str, gateway: Ipv4Addr, search: &[String], options: &[String]) -> String {
+    render(host, &[gateway.to_string()], search, options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +67,18 @@ mod tests {
         );
         let text = render(HOST, &[], &["a.test".into(), "b.test".into()], &[]);
         assert_eq!(text, "nameserver 10.0.0.2\nsearch a.test b.test\noptions ndots:2\n");
+    }
+
+    #[test]
+    fn a_served_container_names_only_the_gateway() {
+        let gateway = Ipv4Addr::new(10, 208, 1, 1);
+        assert_eq!(
+            render_served(HOST, gateway, &[], &[]),
+            "nameserver 10.208.1.1\nsearch corp.example\noptions ndots:2\n"
+        );
+        assert_eq!(
+            render_served(HOST, gateway, &["a.test".into()], &["ndots:1".into()]),
+            "nameserver 10.208.1.1\nsearch a.test\noptions ndots:1\n"
+        );
     }
 }

@@ -79,7 +79,11 @@ pub fn create(root: &Root, config: ContainerConfig) -> Result<Container, Lifecyc
 fn write_etc_files(root: &Root, container: &Container) -> Result<(), LifecycleError> {
     let c = &container.config;
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = crate::network::resolv::render(&host_resolv, &c.dns, &c.dns_search, &c.dns_options);
+    // The gateway's DNS only while an engine serves it (`network::dns`).
+    let resolv = match crate::network::dns::nameserver_for(root, c) {
+        Some(gateway) => crate::network::resolv::render_served(&host_resolv, gateway, &c.dns_search, &c.dns_options),
+        None => crate::network::resolv::render(&host_resolv, &c.dns, &c.dns_search, &c.dns_options),
+    };
     for (name, content) in [("hostname", format!("{}\n", c.hostname)), ("resolv.conf", resolv)] {
         let path = container.dir.join(name);
         fs::write(&path, content).map_err(|e| LifecycleError::Start(format!("writing {}: {e}", path.display())))?;
