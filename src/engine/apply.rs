@@ -526,8 +526,18 @@ pub fn build_request(
     image: &str,
     no_cache: bool,
 ) -> Result<crate::build::BuildRequest, String> {
-    if !build.additional_contexts.0.is_empty() {
-        return Err("build.additional_contexts is not supported by berth".into());
+    let refused = [
+        ("additional_contexts", !build.additional_contexts.0.is_empty()),
+        ("ssh", build.ssh.is_some()),
+        ("secrets", build.secrets.is_some()),
+        ("platforms", build.platforms.len() > 1),
+        (
+            "network other than host or default",
+            build.network.as_deref().is_some_and(|n| n != "host" && n != "default"),
+        ),
+    ];
+    if let Some((key, _)) = refused.iter().find(|(_, given)| *given) {
+        return Err(format!("build.{key} is not supported by berth (it builds with its own runtime, for the host's platform, on the host network)"));
     }
     let context = build.context.clone().unwrap_or_else(|| ".".into());
     let mut tags = vec![image.to_string()];
@@ -670,6 +680,19 @@ pub fn wait_until_healthy(root: &Root, project: &str, timeout: Option<Duration>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_sections_berth_cannot_honour_are_refused_by_name() {
+        let mut build = crate::spec::model::build::Build {
+            context: Some("/ctx".into()),
+            ..Default::default()
+        };
+        let request = build_request(&build, "app:1", false).unwrap();
+        assert_eq!(request.tags, vec!["app:1"]);
+        build.ssh = Some(serde_yaml::Value::String("default".into()));
+        let err = build_request(&build, "app:1", false).unwrap_err();
+        assert!(err.contains("build.ssh"), "{err}");
+    }
 
     #[test]
     fn mount_targets() {
