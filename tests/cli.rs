@@ -260,3 +260,19 @@ fn completion_scripts_are_generated() {
         assert!(stdout(&out).contains("berth"), "{shell}");
     }
 }
+
+#[test]
+fn yaml_1_1_words_are_quoted_as_docker_compose_prints_them() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    restart: \"no\"\n    environment: [A=yes, B=on, C=plain]\n",
+    )]);
+    let out = berth(dir.path(), &["config"]);
+    let text = stdout(&out);
+    assert!(text.contains("restart: \"no\"\n"), "{text}");
+    assert!(text.contains("A: \"yes\"\n") && text.contains("B: \"on\"\n"), "{text}");
+    assert!(text.contains("C: plain\n"), "{text}");
+    // And it reads back the same.
+    std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
+    assert_eq!(stdout(&berth(dir.path(), &["config"])), text);
+}

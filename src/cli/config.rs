@@ -161,13 +161,42 @@ fn render(project: &Project, format: Format) -> anyhow::Result<String> {
         insert_all(root, &project.extensions);
     }
     Ok(match format {
-        Format::Yaml => serde_yaml::to_string(&value)?,
+        Format::Yaml => {
+            mark_yaml11_words(&mut value);
+            // The emitter escapes the marker inside the quotes it chose.
+            serde_yaml::to_string(&value)?.replace("\\x01\"", "\"")
+        }
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&value)?;
             json.push('\n');
             json
         }
     })
+}
+
+/// serde_yaml writes YAML 1.2, where `no`, `yes`, `on`, `off` are plain
+/// strings; YAML 1.1 readers (docker compose's own parser among them) take
+/// them for booleans. Such strings get a marker that forces the emitter to
+/// quote them, and the marker is then cut from the text, so `restart: "no"`
+/// comes out as docker compose prints it.
+const QUOTE_MARK: &str = "\u{1}";
+
+fn mark_yaml11_words(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            let ambiguous = matches!(
+                s.to_ascii_lowercase().as_str(),
+                "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
+            );
+            if ambiguous {
+                *s = format!("{s}{QUOTE_MARK}");
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(mark_yaml11_words),
+        Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| mark_yaml11_words(v)),
+        Value::Tagged(tagged) => mark_yaml11_words(&mut tagged.value),
+        _ => {}
+    }
 }
 
 fn insert_all(map: &mut Mapping, extensions: &std::collections::BTreeMap<String, Value>) {
