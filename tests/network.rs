@@ -335,3 +335,57 @@ fn failures_mid_setup_leave_nothing() {
     e.assert_no_residue();
     assert_no_network_residue(&e, &["bt-fail", "bt-badnet"]);
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let e = network_engine();
+    create_network(&e, "bt-front", &["--subnet", "10.200.7.0/24"]);
+    create_network(&e, "bt-back", &["--subnet", "10.200.8.0/24"]);
+    e.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "bt-front",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.ok(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.200.8.5",
+        "--alias",
+        "api",
+        "bt-back",
+        "app",
+    ]);
+    let addr = e.ok(&["container", "exec", "app", "ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(addr.contains("inet 10.200.8.5/24"), "{addr}");
+    // A peer on the new network reaches it, by address and by alias.
+    let peer = e.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "bt-back",
+        "busybox",
+        "sh",
+        "-c",
+        "ping -c 1 -W 2 10.200.8.5 >/dev/null && echo reached; grep -w api /etc/hosts",
+    ]);
+    assert!(peer.contains("reached") && peer.contains("10.200.8.5"), "{peer}");
+    let refused = e.berth(&["network", "connect", "bt-back", "app"]);
+    assert!(!refused.status.success(), "connecting twice is refused");
+    e.ok(&["network", "disconnect", "bt-back", "app"]);
+    let links = e.ok(&["container", "exec", "app", "ls", "/sys/class/net"]);
+    assert!(!links.contains("eth1"), "{links}");
+    let back = inspect(&e, "network", "bt-back");
+    assert!(back[0]["Containers"].as_object().unwrap().is_empty(), "{back}");
+    e.ok(&["container", "rm", "-f", "app"]);
+    e.ok(&["network", "rm", "bt-front", "bt-back"]);
+    e.assert_no_residue();
+}

@@ -12,6 +12,7 @@ mod engine;
 
 mod image;
 mod network;
+mod network_connect;
 mod push;
 mod registry;
 mod volume;

@@ -76,6 +76,19 @@ pub enum NetworkCommand {
         #[arg(required = true, value_name = "NETWORK")]
         networks: Vec<String>,
     },
+    /// Join a container to a network (at once when it runs).
+    Connect {
+        /// A static IPv4 address on the network.
+        #[arg(long)]
+        ip: Option<String>,
+        /// Another name for the container on this network (repeatable).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Take a container off a network.
+    Disconnect { network: String, container: String },
     /// Remove every network no container is attached to.
     Prune {
         /// Do not prompt for confirmation (berth never asks).
@@ -175,6 +188,17 @@ pub fn run(root: &Root, args: &NetworkArgs) -> anyhow::Result<ExitCode> {
             if failed {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        NetworkCommand::Connect {
+            ip,
+            aliases,
+            network,
+            container,
+        } => {
+            super::network_connect::connect(root, network, container, ip.as_deref(), aliases)?;
+        }
+        NetworkCommand::Disconnect { network, container } => {
+            super::network_connect::disconnect(root, network, container)?;
         }
         NetworkCommand::Prune { force: _ } => {
             let mut removed = Vec::new();

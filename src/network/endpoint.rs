@@ -128,30 +128,8 @@ fn attach_all<'c>(
     let netns = Netns::open(format!("/proc/{pid}/ns/net")).map_err(fail(first, "opening the network namespace"))?;
     let host = Netlink::open().map_err(fail(first, "opening netlink"))?;
     let inside = open_inside(config, &netns)?;
-    for (index, a) in config.networks.iter().enumerate() {
-        let peer = container_ifname(index);
-        host.create_veth(&VethSpec {
-            name: &a.veth_host,
-            peer: &peer,
-            peer_netns: Some(&netns),
-            mtu: Some(a.mtu),
-        })
-        .map_err(fail(a, "creating the veth pair"))?;
-        made.push(&a.veth_host);
-        host.set_alias(&a.veth_host, &veth_alias(&root.tag(), &config.id, index))
-            .map_err(fail(a, "marking the veth"))?;
-        crate::runtime::faults::fail_point("network").map_err(|message| EndpointError::Injected {
-            container: config.name.clone(),
-            network: a.network.clone(),
-            message,
-        })?;
-        host.set_master(&a.veth_host, &a.bridge)
-            .map_err(fail(a, "plugging the veth into the bridge"))?;
-        host.set_link_up(&a.veth_host).map_err(fail(a, "setting the veth up"))?;
-        inside
-            .add_address(&peer, IpAddr::V4(a.address), a.prefix)
-            .map_err(fail(a, "adding the container's address"))?;
-        inside.set_link_up(&peer).map_err(fail(a, "setting eth up"))?;
+    for index in 0..config.networks.len() {
+        plug(root, config, index, &Plugs::new(&host, &inside, &netns), made)?;
     }
     inside.set_link_up("lo").map_err(fail(first, "setting lo up"))?;
     // Internal networks give no way out; docker's rule is the same.
@@ -161,6 +139,118 @@ fn attach_all<'c>(
             .map_err(fail(outbound, "adding the default route"))?;
     }
     Ok(())
+}
+
+/// The two ends a veth joins: the host (bridge side) and the container.
+struct Plugs<'a> {
+    host: &'a Netlink,
+    inside: &'a Netlink,
+    netns: &'a Netns,
+}
+
+impl<'a> Plugs<'a> {
+    fn new(host: &'a Netlink, inside: &'a Netlink, netns: &'a Netns) -> Self {
+        Plugs { host, inside, netns }
+    }
+}
+
+/// Plugs attachment `index` of `config`: a veth pair whose peer is born in
+/// the container's namespace as `eth<index>`, the host end marked, on the
+/// bridge and up, the address on the peer. The host end goes into `made`
+/// as soon as it exists, so the caller can undo a failure.
+fn plug<'c>(
+    root: &Root,
+    config: &'c ContainerConfig,
+    index: usize,
+    plugs: &Plugs<'_>,
+    made: &mut Vec<&'c str>,
+) -> Result<(), EndpointError> {
+    let a = &config.networks[index];
+    let fail = |step| {
+        let container = config.name.clone();
+        let network = a.network.clone();
+        move |source| EndpointError::Netlink {
+            container,
+            network,
+            step,
+            source: Box::new(source),
+        }
+    };
+    let peer = container_ifname(index);
+    plugs
+        .host
+        .create_veth(&VethSpec {
+            name: &a.veth_host,
+            peer: &peer,
+            peer_netns: Some(plugs.netns),
+            mtu: Some(a.mtu),
+        })
+        .map_err(fail("creating the veth pair"))?;
+    made.push(&a.veth_host);
+    plugs
+        .host
+        .set_alias(&a.veth_host, &veth_alias(&root.tag(), &config.id, index))
+        .map_err(fail("marking the veth"))?;
+    crate::runtime::faults::fail_point("network").map_err(|message| EndpointError::Injected {
+        container: config.name.clone(),
+        network: a.network.clone(),
+        message,
+    })?;
+    plugs
+        .host
+        .set_master(&a.veth_host, &a.bridge)
+        .map_err(fail("plugging the veth into the bridge"))?;
+    plugs
+        .host
+        .set_link_up(&a.veth_host)
+        .map_err(fail("setting the veth up"))?;
+    plugs
+        .inside
+        .add_address(&peer, IpAddr::V4(a.address), a.prefix)
+        .map_err(fail("adding the container's address"))?;
+    plugs.inside.set_link_up(&peer).map_err(fail("setting eth up"))?;
+    Ok(())
+}
+
+/// `network connect` of a running container: plugs its last attachment
+/// (just added to `config`) into the namespace of process `pid`; a failure
+/// deletes the veth it made.
+pub fn attach_last(root: &Root, config: &ContainerConfig, pid: i32) -> Result<(), EndpointError> {
+    let Some(index) = config.networks.len().checked_sub(1) else {
+        return Ok(());
+    };
+    let a = &config.networks[index];
+    let fail = |step| {
+        let container = config.name.clone();
+        let network = a.network.clone();
+        move |source| EndpointError::Netlink {
+            container,
+            network,
+            step,
+            source: Box::new(source),
+        }
+    };
+    let netns = Netns::open(format!("/proc/{pid}/ns/net")).map_err(fail("opening the network namespace"))?;
+    let host = Netlink::open().map_err(fail("opening netlink"))?;
+    let inside = open_inside(config, &netns)?;
+    let mut made = Vec::new();
+    let result = plug(root, config, index, &Plugs::new(&host, &inside, &netns), &mut made);
+    if result.is_err() {
+        for veth in made {
+            let _ = host.delete_link(veth);
+        }
+    }
+    result
+}
+
+/// `network disconnect` of a running container: deletes the veth of its
+/// attachment to `network` (the container's end goes with it).
+pub fn detach_one(attachment: &NetworkAttachment) -> Result<(), String> {
+    let host = Netlink::open().map_err(|e| format!("opening netlink: {e}"))?;
+    match host.delete_link(&attachment.veth_host) {
+        Err(e) if !e.is_not_found() => Err(format!("deleting veth {}: {e}", attachment.veth_host)),
+        _ => Ok(()),
+    }
 }
 
 /// A netlink connection inside `netns`, for a caller that may not start

@@ -117,6 +117,17 @@ impl Container {
         })
     }
 
+    /// Rewrites the configuration (`network connect`/`disconnect` change
+    /// the attachments of an existing container).
+    pub fn save_config(&self) -> Result<(), ContainerError> {
+        let path = Self::config_path(&self.dir);
+        let bytes = serde_json::to_vec_pretty(&self.config).map_err(|source| ContainerError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, &bytes).map_err(io_error(&path))
+    }
+
     /// Takes the container out of the list at once (a rename), so that a
     /// removal killed part way leaves no half container behind: only a
     /// hidden directory that [`remove_hidden`] or recovery deletes.
