@@ -376,3 +376,28 @@ fn pull_and_push_go_through_the_token_flow() {
     );
     engine.assert_no_residue();
 }
+
+#[test]
+fn a_build_pulls_its_base_from_the_registry() {
+    let registry = Registry::start(false);
+    let engine = Engine::new();
+    let user = Berth::new(engine.root.path(), engine.dir.path().join("home"));
+    let base = format!("{}/library/busybox:base", registry.host());
+    user.ok(&["image", "tag", "busybox", &base]);
+    user.ok(&["image", "push", "-q", &base]);
+    engine.assert_no_residue();
+
+    // A root that has never seen busybox: FROM pulls it.
+    let fresh = Fresh::new();
+    let builder = fresh.berth();
+    let ctx = fresh.dir.path().join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo from-registry > /origin\n"),
+    )
+    .unwrap();
+    builder.ok(&["image", "build", "-q", "-t", "derived:1", ctx.to_str().unwrap()]);
+    let out = builder.ok(&["container", "run", "--rm", "derived:1", "cat", "/origin"]);
+    assert_eq!(out.trim(), "from-registry");
+}
