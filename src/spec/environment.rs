@@ -52,7 +52,7 @@ impl Variables {
 pub fn read_env_file(path: &Path, variables: &Variables, raw: bool) -> Result<Vec<(String, String)>, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
-        source,
+        reason: source,
     })?;
     let lookup = |name: &str| variables.get(name);
     let parsed = if raw {

@@ -13,12 +13,10 @@ pub enum LoadError {
     #[error("no configuration file provided: not found (looked for compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml in {dir} and its parents)")]
     NoConfigFile { dir: PathBuf },
 
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The reason is part of the message, not a source: printed with its
+    /// chain, it would appear twice.
+    #[error("{path}: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
 
     #[error("{}: {message}", location_or_file(.location, .file))]
     Syntax {

@@ -682,7 +682,7 @@ fn absolute(path: &Path, base: &Path) -> PathBuf {
 fn read(file: &Path) -> Result<String, LoadError> {
     std::fs::read_to_string(file).map_err(|source| LoadError::Read {
         path: file.to_path_buf(),
-        source,
+        reason: source,
     })
 }
 
