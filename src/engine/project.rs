@@ -428,18 +428,13 @@ pub fn project_from_labels(root: &Root, name: &str) -> Result<Project, EngineErr
         }
         project.services.entry(service_name.clone()).or_insert(service);
     }
-    for network in crate::network::NetworkStore::new(root)
+    let networks = crate::network::NetworkStore::new(root)
         .list()
-        .map_err(ObserveError::from)?
-    {
-        if network.labels.get(labels::PROJECT).map(String::as_str) == Some(name) {
-            let key = network
-                .labels
-                .get(labels::NETWORK)
-                .cloned()
-                .unwrap_or_else(|| network.name.clone());
+        .map_err(ObserveError::from)?;
+    for network in networks {
+        if let Some(key) = project_key(&network.labels, name, labels::NETWORK, &network.name) {
             let spec = Network {
-                name: Some(network.name.clone()),
+                name: Some(network.name),
                 ..Network::default()
             };
             project.networks.insert(key, spec);
@@ -447,20 +442,31 @@ pub fn project_from_labels(root: &Root, name: &str) -> Result<Project, EngineErr
     }
     let volumes = crate::volume::VolumeStore::open(root).map_err(ObserveError::from)?;
     for volume in volumes.list().map_err(ObserveError::from)? {
-        if volume.labels.get(labels::PROJECT).map(String::as_str) == Some(name) {
-            let key = volume
-                .labels
-                .get(labels::VOLUME)
-                .cloned()
-                .unwrap_or_else(|| volume.name.clone());
+        if let Some(key) = project_key(&volume.labels, name, labels::VOLUME, &volume.name) {
             let spec = Volume {
-                name: Some(volume.name.clone()),
+                name: Some(volume.name),
                 ..Volume::default()
             };
             project.volumes.insert(key, spec);
         }
     }
     Ok(project)
+}
+
+/// The key a network or volume has in `project`'s file, when the project
+/// owns it (its labels say so); its full name when the key label is gone.
+fn project_key(
+    resource_labels: &BTreeMap<String, String>,
+    project: &str,
+    key_label: &str,
+    name: &str,
+) -> Option<String> {
+    (resource_labels.get(labels::PROJECT).map(String::as_str) == Some(project)).then(|| {
+        resource_labels
+            .get(key_label)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    })
 }
 
 /// One line of `berth ps`.

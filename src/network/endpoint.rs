@@ -115,16 +115,7 @@ fn attach_all<'c>(
     let Some(first) = config.networks.first() else {
         return Ok(());
     };
-    let fail = |a: &NetworkAttachment, step| {
-        let container = config.name.clone();
-        let network = a.network.clone();
-        move |source| EndpointError::Netlink {
-            container,
-            network,
-            step,
-            source: Box::new(source),
-        }
-    };
+    let fail = |a: &NetworkAttachment, step| netlink_error(config, a, step);
     let netns = Netns::open(format!("/proc/{pid}/ns/net")).map_err(fail(first, "opening the network namespace"))?;
     let host = Netlink::open().map_err(fail(first, "opening netlink"))?;
     let inside = open_inside(config, &netns)?;
@@ -139,6 +130,22 @@ fn attach_all<'c>(
             .map_err(fail(outbound, "adding the default route"))?;
     }
     Ok(())
+}
+
+/// The error of a netlink `step` for attachment `a` of `config`.
+fn netlink_error(
+    config: &ContainerConfig,
+    a: &NetworkAttachment,
+    step: &'static str,
+) -> impl FnOnce(berth_netlink::Error) -> EndpointError {
+    let container = config.name.clone();
+    let network = a.network.clone();
+    move |source| EndpointError::Netlink {
+        container,
+        network,
+        step,
+        source: Box::new(source),
+    }
 }
 
 /// The two ends a veth joins: the host (bridge side) and the container.
@@ -166,16 +173,7 @@ fn plug<'c>(
     made: &mut Vec<&'c str>,
 ) -> Result<(), EndpointError> {
     let a = &config.networks[index];
-    let fail = |step| {
-        let container = config.name.clone();
-        let network = a.network.clone();
-        move |source| EndpointError::Netlink {
-            container,
-            network,
-            step,
-            source: Box::new(source),
-        }
-    };
+    let fail = |step| netlink_error(config, a, step);
     let peer = container_ifname(index);
     plugs
         .host
@@ -220,16 +218,7 @@ pub fn attach_last(root: &Root, config: &ContainerConfig, pid: i32) -> Result<()
         return Ok(());
     };
     let a = &config.networks[index];
-    let fail = |step| {
-        let container = config.name.clone();
-        let network = a.network.clone();
-        move |source| EndpointError::Netlink {
-            container,
-            network,
-            step,
-            source: Box::new(source),
-        }
-    };
+    let fail = |step| netlink_error(config, a, step);
     let netns = Netns::open(format!("/proc/{pid}/ns/net")).map_err(fail("opening the network namespace"))?;
     let host = Netlink::open().map_err(fail("opening netlink"))?;
     let inside = open_inside(config, &netns)?;
