@@ -42,10 +42,13 @@ pub fn plan_down(desired: &Desired, observed: &Observed, options: &DownOptions) 
     // Orphans may depend on project services, never the reverse: first.
     super::up::plan_orphans(&mut plan, desired, observed, options.remove_orphans, options.timeout);
 
-    // Dependents stop before their dependencies (compose `down.go`).
+    // Dependents stop before their dependencies (compose `down.go`); once
+    // all are stopped, every container is removed in one parallel wave
+    // (removing depends on nothing), which keeps a deep stack's `down` to
+    // one step per dependency level.
+    let mut remove = Vec::new();
     for wave in graph.stop_waves() {
         let mut stop = Vec::new();
-        let mut remove = Vec::new();
         for service in wave.iter().filter(|s| selected.contains(*s)) {
             let timeout = options
                 .timeout
@@ -77,8 +80,8 @@ pub fn plan_down(desired: &Desired, observed: &Observed, options: &DownOptions) 
             }
         }
         plan.push_wave(stop);
-        plan.push_wave(remove);
     }
+    plan.push_wave(remove);
 
     if options.services.is_empty() {
         plan.push_wave(project_resources(desired, observed, options));

@@ -39,7 +39,7 @@ fn three_tiers() -> Desired {
 }
 
 #[test]
-fn down_stops_and_removes_dependents_before_dependencies_then_networks() {
+fn down_stops_dependents_before_dependencies_then_removes_all_then_networks() {
     let desired = three_tiers();
     let observed = converged(&desired);
     let waves = down(&desired, &observed, &DownOptions::default());
@@ -47,11 +47,9 @@ fn down_stops_and_removes_dependents_before_dependencies_then_networks() {
         waves,
         vec![
             vec![stop("web", 1)],
-            vec![remove("web", 1)],
             vec![stop("api", 1)],
-            vec![remove("api", 1)],
             vec![stop("db", 1)],
-            vec![remove("db", 1)],
+            vec![remove("web", 1), remove("api", 1), remove("db", 1)],
             vec![Action::RemoveNetwork { name: NETWORK.into() }],
         ]
     );
@@ -182,9 +180,8 @@ fn down_of_a_service_takes_its_dependents_and_keeps_networks() {
         waves,
         vec![
             vec![stop("web", 1)],
-            vec![remove("web", 1)],
             vec![stop("api", 1)],
-            vec![remove("api", 1)],
+            vec![remove("web", 1), remove("api", 1)],
         ]
     );
 }
