@@ -4,21 +4,17 @@
 //! as blobs one at a time; an image is registered only when the caller
 //! stores the finished draft.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 
-use super::digest::{chain_ids, Digest, HashingWriter};
+use super::digest::{chain_ids, Digest};
 use super::import::{host_arch, layer_media_type};
 use super::index::Index;
-use super::pack::{write_tree, TreeKind};
 use super::reference::Reference;
 use super::store::ImageStore;
 use super::unpack::Compression;
-use super::{staging_name, ImageError};
+use super::ImageError;
 
 /// One layer: its blob as the manifest lists it, and its diff id.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -107,34 +103,14 @@ impl ImageStore {
     /// Writes the overlay upper dir `upper` as a gzip layer blob
     /// (whiteouts as `.wh.` entries, opaque dirs as `.wh..wh..opq`).
     pub fn layer_from_upper(&self, upper: &Path) -> Result<LayerRef, ImageError> {
-        let tmp = self.root.tmp_dir();
-        crate::store::create_private_dir(&tmp).map_err(ImageError::io("cannot create", &tmp))?;
-        let staging = tmp.join(staging_name("build-layer"));
-        let result = (|| {
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&staging)
-                .map_err(ImageError::io("cannot create", &staging))?;
-            // Pass 1: the uncompressed tar, hashed for the diff id.
-            let mut writer = HashingWriter::new(file);
-            write_tree(upper, &mut writer, TreeKind::OverlayUpper)?;
-            let (mut file, diff_id, _) = writer.finish();
-            file.flush().map_err(ImageError::io("cannot write", &staging))?;
-            // Pass 2: the gzip blob. Fast compression: a build's layers are
-            // written on every cache miss and read back at once.
-            let tar = File::open(&staging).map_err(ImageError::io("cannot open", &staging))?;
-            let gzip = flate2::read::GzEncoder::new(tar, flate2::Compression::fast());
-            let (blob, _) = self.blobs.write_blob_from_reader(gzip, None)?;
-            Ok(LayerRef {
-                blob,
-                media_type: layer_media_type(Compression::Gzip).to_string(),
-                diff_id,
-            })
-        })();
-        let _ = fs::remove_file(&staging);
-        result
+        // Fast compression: a build's layers are written on every cache
+        // miss and read back at once.
+        let (diff_id, blob) = self.gzip_layer_from_upper(upper, "build-layer", flate2::Compression::fast())?;
+        Ok(LayerRef {
+            blob,
+            media_type: layer_media_type(Compression::Gzip).to_string(),
+            diff_id,
+        })
     }
 
     /// Registers a finished draft under `names` (`name[:tag]`); returns
