@@ -580,3 +580,62 @@ fn devices_sysctls_shm_and_network_modes() {
     );
     e.assert_no_residue();
 }
+
+/// The program of this root's monitor processes (`/proc/PID/exe`).
+fn monitor_programs(e: &Engine) -> Vec<std::path::PathBuf> {
+    let root = e.root.path().to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "__monitor") && args.contains(&root) {
+            if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
+                found.push(exe);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn monitor_is_the_small_binary_and_berth_alone_still_works() {
+    let e = Engine::new();
+    e.ok(&["container", "run", "-d", "--name", "small", "busybox", "sleep", "1000"]);
+    let programs = monitor_programs(&e);
+    assert_eq!(programs.len(), 1, "one monitor: {programs:?}");
+    assert_eq!(
+        programs[0],
+        std::path::Path::new(env!("CARGO_BIN_EXE_berth-monitor")),
+        "the dedicated monitor binary runs beside berth"
+    );
+    e.ok(&["container", "rm", "-f", "small"]);
+
+    // A berth installed without berth-monitor beside it runs its own
+    // hidden verb instead.
+    let alone = e.dir.path().join("bin");
+    std::fs::create_dir_all(&alone).unwrap();
+    let berth = alone.join("berth");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_berth"), &berth)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_berth"), &berth).map(|_| ()))
+        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(&berth)
+            .arg("--root")
+            .arg(e.root.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["container", "run", "-d", "--name", "alone", "busybox", "sleep", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let programs = monitor_programs(&e);
+    assert_eq!(programs, vec![berth.clone()], "the berth binary monitors itself");
+    let out = run(&["container", "rm", "-f", "alone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["container", "run", "--rm", "busybox", "echo", "still-works"]);
+    assert_eq!(stdout(&out), "still-works\n", "{}", stderr(&out));
+    e.assert_no_residue();
+}

@@ -176,12 +176,8 @@ pub enum Command {
 pub fn main() -> ExitCode {
     // The monitor starts with every container: skip building the whole
     // command-line parser for it (berth starts it with exactly this form).
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if let [_, flag, root, verb, dir, rest @ ..] = args.as_slice() {
-        if flag == "--root" && verb == "__monitor" && rest.len() <= 1 {
-            let attach = rest.first().is_some_and(|a| a == "--attach");
-            return run_monitor(&PathBuf::from(root), &PathBuf::from(dir), attach);
-        }
+    if let Some(code) = crate::runtime::monitor::main_from_args() {
+        return code;
     }
     let cli = Cli::parse();
     match run(&cli) {
@@ -246,12 +242,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_monitor(root: &std::path::Path, dir: &std::path::Path, attach: bool) -> ExitCode {
-    // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
-    // runtime::lifecycle::start); nothing else owns it.
-    let sync = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
-    let root = crate::store::Root::new(root);
-    let code = crate::runtime::monitor::run(&root, dir, Some(sync), attach);
-    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+    crate::runtime::monitor::run_with_sync_fd(root, dir, attach)
 }
 
 /// `--label K=V`-style options into a map; `what` names the option in errors.

@@ -108,13 +108,30 @@ fn is_zombie_or_other(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    state == Some('Z') || !String::from_utf8_lossy(&cmdline).contains("__monitor")
+    state == Some('Z') || !String::from_utf8_lossy(&cmdline).contains(super::monitor::MONITOR_VERB)
 }
 
 /// The running berth binary, for the processes it starts (monitor, probes,
 /// engine): exec of this path reaches the running inode even when the file
 /// it came from was replaced or deleted.
 pub const SELF_EXE: &str = "/proc/self/exe";
+
+/// The dedicated monitor binary, installed beside `berth`.
+const MONITOR_EXE: &str = "berth-monitor";
+
+/// The program that runs a container's monitor: `berth-monitor` beside the
+/// running binary when it is there (a small binary, since one stays
+/// resident per container), else the running binary itself, whose hidden
+/// `__monitor` verb is the same code.
+pub fn monitor_program() -> std::path::PathBuf {
+    let beside = fs::read_link(SELF_EXE)
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(MONITOR_EXE)));
+    match beside {
+        Some(path) if path.is_file() => path,
+        _ => SELF_EXE.into(),
+    }
+}
 
 /// Starts the container's monitor and waits until the command has been
 /// exec'd (or failed). Returns the container's host pid.
@@ -143,18 +160,11 @@ fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, 
     super::cgroups::prime();
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
-    // The running binary itself, even when a new build has replaced the
-    // file since (current_exe would name a path that no longer exists).
-    let exe = SELF_EXE;
     let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")))?;
     let sync_fd = sync_w.as_raw_fd();
-    let mut command = Command::new(exe);
+    let mut command = Command::new(monitor_program());
     command
-        .arg("--root")
-        .arg(root.path())
-        .arg("__monitor")
-        .arg(&container.dir)
-        .args(attach.then_some("--attach"))
+        .args(super::monitor::args(root.path(), &container.dir, attach))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -34,6 +34,60 @@ pub const SYNC_ERROR: &str = "error";
 /// How long a start that waits for an attach client waits for it.
 const ATTACH_WAIT: Duration = Duration::from_secs(10);
 
+/// The monitor's command line, as [`super::lifecycle`] builds it:
+/// `--root ROOT __monitor DIR [--attach]`. The verb stays in the command
+/// line of the dedicated binary too, which is how a pid is recognised as a
+/// monitor (`lifecycle::is_zombie_or_other`).
+pub fn args(root: &Path, dir: &Path, attach: bool) -> Vec<std::ffi::OsString> {
+    let mut args = vec!["--root".into(), root.into(), MONITOR_VERB.into(), dir.into()];
+    if attach {
+        args.push("--attach".into());
+    }
+    args
+}
+
+/// The hidden verb that names a monitor's command line.
+pub const MONITOR_VERB: &str = "__monitor";
+
+/// Runs the monitor when this process's arguments are [`args`]' form;
+/// `None` otherwise.
+pub fn main_from_args() -> Option<std::process::ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let (root, dir, attach) = parse_args(&args)?;
+    Some(run_with_sync_fd(&root, &dir, attach))
+}
+
+/// The inverse of [`args`]: (root, container dir, attach).
+fn parse_args(args: &[std::ffi::OsString]) -> Option<(std::path::PathBuf, std::path::PathBuf, bool)> {
+    let [flag, root, verb, dir, rest @ ..] = args else {
+        return None;
+    };
+    let attach = match rest {
+        [] => false,
+        [a] if a == "--attach" => true,
+        _ => return None,
+    };
+    (flag == "--root" && verb == MONITOR_VERB).then(|| (root.into(), dir.into(), attach))
+}
+
+/// The dedicated monitor binary's `main`.
+pub fn main() -> std::process::ExitCode {
+    main_from_args().unwrap_or_else(|| {
+        eprintln!("berth-monitor is started by berth itself: berth-monitor --root ROOT __monitor DIR [--attach]");
+        std::process::ExitCode::from(2)
+    })
+}
+
+/// [`run`] with fd 3 as the sync pipe, as the starting CLI hands it over.
+pub fn run_with_sync_fd(root: &Path, dir: &Path, attach: bool) -> std::process::ExitCode {
+    // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
+    // runtime::lifecycle::start); nothing else owns it.
+    let sync = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
+    let root = Root::new(root);
+    let code = run(&root, dir, Some(sync), attach);
+    std::process::ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
 /// Runs the monitor for the container in `dir`; `sync` receives one line,
 /// `ok <pid>` or `error <message>`, once the start has succeeded or failed.
 /// With `wait_attach` the command is held until a client has attached, so
@@ -457,10 +511,10 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
 
 /// Unmaps the file pages the start touched.
 ///
-/// The monitor is the whole berth binary; starting a container faults in
-/// (with the kernel's 64 KiB fault-around) about 4 MiB of its code and
-/// read-only data, which then count in every monitor's RSS although the
-/// supervise loop needs a small part of them. `MADV_DONTNEED` on a private
+/// Starting a container faults in (with the kernel's 64 KiB fault-around)
+/// much of the monitor's code and read-only data (about 4 MiB when the
+/// monitor was the whole berth binary), which would then count in every
+/// monitor's RSS although the supervise loop needs a small part of them. `MADV_DONTNEED` on a private
 /// file mapping drops its page table entries; pages that were never
 /// written are still in the page cache, and the next access maps them
 /// again with a minor fault (madvise(2)). Written (copy-on-write) pages
@@ -637,4 +691,33 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
         let _ = super::lifecycle::remove_anonymous_volumes(root, &container.config);
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_round_trips() {
+        for attach in [false, true] {
+            let args = args(
+                Path::new("/var/lib/berth"),
+                Path::new("/var/lib/berth/containers/abc"),
+                attach,
+            );
+            let (root, dir, parsed_attach) = parse_args(&args).expect("monitor command line");
+            assert_eq!(root, Path::new("/var/lib/berth"));
+            assert_eq!(dir, Path::new("/var/lib/berth/containers/abc"));
+            assert_eq!(parsed_attach, attach);
+        }
+    }
+
+    #[test]
+    fn other_command_lines_are_not_the_monitor() {
+        let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(parse_args(&os(&["--root", "/r", "ps", "/d"])).is_none());
+        assert!(parse_args(&os(&["--root", "/r", "__monitor", "/d", "--bogus"])).is_none());
+        assert!(parse_args(&os(&["--root", "/r", "__monitor"])).is_none());
+        assert!(parse_args(&os(&["-f", "/r", "__monitor", "/d"])).is_none());
+    }
 }
