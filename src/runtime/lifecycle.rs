@@ -97,8 +97,21 @@ fn write_etc_files(root: &Root, container: &Container) -> Result<(), LifecycleEr
 fn wait_monitor_gone(state: &ContainerState) {
     let Some(pid) = state.monitor_pid else { return };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while super::container::process_alive(pid) && !is_zombie_or_other(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    // The monitor is no child of ours, but a pidfd still turns readable
+    // the moment it exits: `down` waits for every monitor, so a sleep
+    // between checks would add half its period to each removal.
+    let exit_fd = super::monitor::pidfd(Pid::from_raw(pid));
+    while super::container::process_alive(pid) && !is_zombie_or_other(pid) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match &exit_fd {
+            Some(fd) => {
+                readable_within(fd, left.min(Duration::from_millis(100)));
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
     }
 }
 
@@ -281,6 +294,11 @@ pub fn kill_container(container: &Container, signal: Signal) -> Result<(), Lifec
 /// Waits until the monitor has recorded the exit; `None` on timeout.
 pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Option<i32>, LifecycleError> {
     let started = Instant::now();
+    // The init's pidfd wakes us the moment the command dies; the monitor
+    // records the exit right after. `down` stops one dependency level after
+    // another, so every poll period would be paid once per level.
+    let mut init_exit: Option<std::os::fd::OwnedFd> = None;
+    let mut opened = false;
     loop {
         let state = container.state()?;
         match state.status {
@@ -291,10 +309,25 @@ pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Opt
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             return Ok(None);
         }
-        // A state read is cheap; a coarse poll adds half its period to
-        // every stop, and `down` stops one dependency level after another.
-        std::thread::sleep(Duration::from_millis(2));
+        if !opened {
+            opened = true;
+            init_exit = state.pid.and_then(|pid| super::monitor::pidfd(Pid::from_raw(pid)));
+        }
+        match &init_exit {
+            Some(fd) if !readable_within(fd, Duration::from_millis(2)) => {}
+            // Exited (or no pidfd): the exit record follows within moments.
+            _ => std::thread::sleep(Duration::from_micros(300)),
+        }
     }
+}
+
+/// Whether `fd` turns readable within `wait` (a pidfd: the process exited).
+fn readable_within(fd: &std::os::fd::OwnedFd, wait: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::ZERO);
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
 }
 
 /// The stop signal, then SIGKILL after `timeout` (pid 1 ignores signals

@@ -555,7 +555,7 @@ fn release_startup_pages() {
 
 /// `pidfd_open(2)` (Linux 5.3); `None` on older kernels, where the poll
 /// timeout bounds how late an exit is noticed.
-fn pidfd(pid: Pid) -> Option<OwnedFd> {
+pub(crate) fn pidfd(pid: Pid) -> Option<OwnedFd> {
     // SAFETY: a plain syscall; on success the kernel returns a new fd that
     // we take ownership of.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
