@@ -1120,6 +1120,15 @@ fn undefined_references_are_errors() {
         "services:\n  web:\n    image: nginx\n    depends_on:\n      db:\n        condition: service_healthy\n",
         "5:7: services.web.depends_on.db: service \"web\" refers to undefined service \"db\"",
     );
+    // Implied dependencies point at the entry that implies them.
+    assert_error(
+        "services:\n  web:\n    image: nginx\n    links: [cache]\n    volumes_from:\n      - container:x\n      - data:ro\n",
+        "4:13: services.web.links[0]: service \"web\" refers to undefined service \"cache\"",
+    );
+    assert_error(
+        "services:\n  web:\n    image: nginx\n    volumes_from:\n      - container:x\n      - data:ro\n",
+        "6:9: services.web.volumes_from[1]: service \"web\" refers to undefined service \"data\"",
+    );
 }
 
 #[test]

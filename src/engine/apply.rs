@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::{Action, Desired, Plan};
 use super::translate::{self, Replica};
+use super::volumes_from::{self, VolumesFrom};
 use super::{health, labels, restart};
 use crate::image::registry::{Progress, PullOptions, Puller};
 use crate::image::ImageStore;
@@ -270,16 +271,13 @@ impl Applier<'_> {
         let healthcheck = health::config_for(compose_service, image_health.as_ref());
         let restart_policy = restart::policy_for(compose_service).map_err(err)?;
         let mut options = spec.options;
+        self.add_volumes_from(&spec.volumes_from, &mut options).map_err(err)?;
         for file in &spec.generated_files {
             let path = write_generated(self.root, &self.project.name, name, file)
                 .map_err(|e| err(format!("writing {} {:?}: {e}", file.kind, file.name)))?;
             options.volumes.push(format!("{}:{}:ro", path.display(), file.target));
         }
-        for (target, volume) in reuse {
-            if !options.volumes.iter().any(|v| mount_target(v) == target) {
-                options.volumes.push(format!("{volume}:{target}"));
-            }
-        }
+        reuse_anonymous(&mut options.volumes, reuse);
         // Devices first: a missing GPU fails before anything is allocated.
         let devices = crate::devices::host_nodes::device_nodes(&spec.devices).map_err(|e| err(error_chain(&e)))?;
         let device_edits = crate::devices::edits_for_service(service, compose_service, &crate::devices::device_root())
@@ -348,6 +346,24 @@ impl Applier<'_> {
                 Err(err(message))
             }
         }
+    }
+
+    /// `volumes_from`: each source container's mounts as they are now —
+    /// its anonymous volumes by their names, so both mount the same one.
+    fn add_volumes_from(&self, entries: &[VolumesFrom], options: &mut create::CreateOptions) -> Result<(), String> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let containers = container::list(self.root).map_err(|e| error_chain(&e))?;
+        let configs: Vec<&ContainerConfig> = containers.iter().map(|c| &c.config).collect();
+        for entry in entries {
+            let source = volumes_from::source_container(&configs, &self.project.name, entry)
+                .ok_or_else(|| format!("volumes_from {:?}: {}", entry.entry, missing_source(entry)))?;
+            let shared = volumes_from::shared_mounts(&source.mounts, entry.read_only)
+                .map_err(|reason| format!("volumes_from {:?}: {reason}", entry.entry))?;
+            volumes_from::add_shared(&mut options.volumes, &options.tmpfs, shared);
+        }
+        Ok(())
     }
 
     fn recreate(&self, service: &str, old: &str, number: u32, name: &str, timeout: Duration) -> Result<(), ApplyError> {
@@ -585,14 +601,41 @@ fn write_generated(
     Ok(path)
 }
 
-/// The target of a `-v` spec (`SRC:TARGET[:MODE]` or `TARGET`).
-fn mount_target(spec: &str) -> &str {
-    let parts: Vec<&str> = spec.split(':').collect();
-    match parts.as_slice() {
-        [target] => target,
-        [first, second, ..] if second.starts_with('/') || !first.starts_with('/') => second,
-        [first, ..] => first,
-        [] => "",
+/// compose's rule for a recreated container's anonymous volumes (target →
+/// volume of the old one): each takes the place of an anonymous volume
+/// the new one declares at that target, or is added when it declares
+/// nothing there (an image `VOLUME`); a named volume or bind at the target
+/// wins.
+fn reuse_anonymous(volumes: &mut Vec<String>, reuse: Vec<(String, String)>) {
+    let trimmed = |t: &str| t.trim_end_matches('/').to_string();
+    for (target, volume) in reuse {
+        let at = volumes
+            .iter()
+            .position(|v| trimmed(volumes_from::volume_target(v)) == trimmed(&target));
+        match at {
+            None => volumes.push(format!("{volume}:{target}")),
+            Some(index) => {
+                let spec = &volumes[index];
+                let first = spec.split(':').next().unwrap_or_default();
+                let anonymous = first.starts_with('/') && volumes_from::volume_target(spec) == first;
+                if anonymous {
+                    volumes[index] = match spec.split_once(':') {
+                        Some((_, mode)) => format!("{volume}:{target}:{mode}"),
+                        None => format!("{volume}:{target}"),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Why a `volumes_from` source was not found.
+pub fn missing_source(entry: &VolumesFrom) -> String {
+    match &entry.source {
+        volumes_from::Source::Service(service) => {
+            format!("service {service:?} has no container (is it scaled to 0?)")
+        }
+        volumes_from::Source::Container(name) => format!("no such container {name:?}"),
     }
 }
 
@@ -682,6 +725,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_recreated_containers_anonymous_volumes_are_reused() {
+        let mut volumes: Vec<String> = ["/anon", "/ro:ro", "named:/data", "/host:/bind", "src:/shared:nocopy"]
+            .map(String::from)
+            .to_vec();
+        let reuse = [
+            ("/anon", "v1"),
+            ("/ro", "v2"),
+            ("/data", "v3"),
+            ("/bind", "v4"),
+            ("/shared", "src"),
+            ("/image-volume", "v5"),
+        ]
+        .map(|(t, v)| (t.to_string(), v.to_string()))
+        .to_vec();
+        reuse_anonymous(&mut volumes, reuse);
+        assert_eq!(
+            volumes,
+            vec![
+                "v1:/anon",
+                "v2:/ro:ro",
+                "named:/data",
+                "/host:/bind",
+                "src:/shared:nocopy",
+                "v5:/image-volume"
+            ]
+        );
+    }
+
+    #[test]
     fn build_sections_berth_cannot_honour_are_refused_by_name() {
         let mut build = crate::spec::model::build::Build {
             context: Some("/ctx".into()),
@@ -692,12 +764,5 @@ mod tests {
         build.ssh = Some(serde_yaml::Value::String("default".into()));
         let err = build_request(&build, "app:1", false).unwrap_err();
         assert!(err.contains("build.ssh"), "{err}");
-    }
-
-    #[test]
-    fn mount_targets() {
-        assert_eq!(mount_target("/data"), "/data");
-        assert_eq!(mount_target("vol:/data:ro"), "/data");
-        assert_eq!(mount_target("/host:/data"), "/data");
     }
 }

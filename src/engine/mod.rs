@@ -22,3 +22,4 @@ pub mod stats;
 pub mod supervisor;
 pub mod system;
 pub mod translate;
+pub mod volumes_from;

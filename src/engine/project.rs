@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::apply::{error_chain, wait_until_healthy, Applier, ApplyError, Event};
 use super::observe::{self, observe, ObserveError};
 use super::plan::{plan_down, plan_up, Action, Desired, DownOptions, Plan, PlanError, UpOptions};
+use super::volumes_from::{self, Source};
 use super::{health, labels, supervisor};
 use crate::runtime::config::Status;
 use crate::runtime::container::Container;
@@ -162,13 +163,22 @@ pub fn up(
 
 /// What would fail a service's create fails `up` before anything of the
 /// project is made (networks and volumes included): a service berth cannot
-/// translate, a device request the host cannot meet (a GPU on a host
+/// translate, a `volumes_from` source that neither exists nor is created by
+/// this plan, a device request the host cannot meet (a GPU on a host
 /// without one), a host port something else holds (naming the owner when
 /// it is a berth container). Ports of services whose containers are
 /// recreated are held by those containers and not checked.
 fn preflight(root: &Root, project: &Project, plan: &Plan) -> Result<(), EngineError> {
     let mut checked = std::collections::BTreeSet::new();
     let mut errors = Vec::new();
+    let planned: std::collections::BTreeSet<&str> = plan
+        .actions()
+        .filter_map(|a| match a {
+            Action::Create { service, .. } | Action::Recreate { service, .. } => Some(service.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut containers: Option<Vec<Container>> = None;
     for action in plan.actions() {
         let (service, created) = match action {
             Action::Create { service, .. } => (service, true),
@@ -190,12 +200,35 @@ fn preflight(root: &Root, project: &Project, plan: &Plan) -> Result<(), EngineEr
             config_hash: "",
             oneoff: false,
         };
-        if let Err(e) = super::translate::container_spec(&replica) {
-            errors.push(ApplyError::Service {
-                service: service.clone(),
-                message: e.to_string(),
-            });
-            continue;
+        let spec = match super::translate::container_spec(&replica) {
+            Ok(spec) => spec,
+            Err(e) => {
+                errors.push(ApplyError::Service {
+                    service: service.clone(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if !spec.volumes_from.is_empty() {
+            let existing = match &containers {
+                Some(list) => list,
+                None => containers.insert(crate::runtime::container::list(root).map_err(ObserveError::from)?),
+            };
+            let configs: Vec<&crate::runtime::config::ContainerConfig> = existing.iter().map(|c| &c.config).collect();
+            for entry in &spec.volumes_from {
+                let planned_service = matches!(&entry.source, Source::Service(s) if planned.contains(s.as_str()));
+                if !planned_service && volumes_from::source_container(&configs, &project.name, entry).is_none() {
+                    errors.push(ApplyError::Service {
+                        service: service.clone(),
+                        message: format!(
+                            "volumes_from {:?}: {}",
+                            entry.entry,
+                            super::apply::missing_source(entry)
+                        ),
+                    });
+                }
+            }
         }
         if let Err(e) = crate::devices::edits_for_service(service, compose_service, &crate::devices::device_root()) {
             errors.push(ApplyError::Devices(error_chain(&e)));

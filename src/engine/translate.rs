@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::labels;
+use super::volumes_from::{self, Source, VolumesFrom};
+use crate::runtime::config::Link;
 use crate::runtime::create::CreateOptions;
 use crate::spec::model::{Project, Service};
 use crate::spec::syntax::devices::DeviceEntry;
@@ -41,6 +43,9 @@ pub struct ContainerSpec {
     /// `configs`/`secrets` given inline (`content`): files the apply layer
     /// writes under the root and mounts read-only at their targets.
     pub generated_files: Vec<GeneratedFile>,
+    /// `volumes_from`: the apply layer looks up each source container and
+    /// adds its mounts ([`volumes_from`]).
+    pub volumes_from: Vec<VolumesFrom>,
 }
 
 /// A config or secret whose content berth writes to a file.
@@ -78,6 +83,12 @@ pub enum TranslateError {
     },
     #[error("no such service: {0}")]
     UnknownService(String),
+    #[error("service {service:?}: volumes_from {entry:?}: {reason}")]
+    VolumesFrom {
+        service: String,
+        entry: String,
+        reason: String,
+    },
 }
 
 /// The full name of the project network `key`.
@@ -139,6 +150,7 @@ pub fn container_spec(replica: &Replica<'_>) -> Result<ContainerSpec, TranslateE
         dns: service.dns.clone(),
         dns_search: service.dns_search.clone(),
         dns_options: service.dns_opt.clone(),
+        links: links(service),
         security_opt: service.security_opt.clone(),
         tty: service.tty,
         interactive: service.stdin_open,
@@ -173,6 +185,11 @@ pub fn container_spec(replica: &Replica<'_>) -> Result<ContainerSpec, TranslateE
     } else {
         published_ports(service)
     };
+    let volumes_from = service
+        .volumes_from
+        .iter()
+        .map(|entry| volumes_from_entry(replica.project, name, entry))
+        .collect::<Result<_, _>>()?;
     let mut generated_files = Vec::new();
     for (kind, references, objects) in [
         ("configs", &service.configs, &replica.project.configs),
@@ -188,7 +205,42 @@ pub fn container_spec(replica: &Replica<'_>) -> Result<ContainerSpec, TranslateE
         ports,
         devices,
         generated_files,
+        volumes_from,
     })
+}
+
+/// A `volumes_from` entry, its service source checked against the project.
+fn volumes_from_entry(project: &Project, service: &str, entry: &str) -> Result<VolumesFrom, TranslateError> {
+    let error = |reason: String| TranslateError::VolumesFrom {
+        service: service.to_string(),
+        entry: entry.to_string(),
+        reason,
+    };
+    let parsed = volumes_from::parse(entry).map_err(error)?;
+    if let Source::Service(source) = &parsed.source {
+        if !project.services.contains_key(source) {
+            return Err(error(format!(
+                "no service {source:?} in the project (use container:NAME for a container)"
+            )));
+        }
+    }
+    Ok(parsed)
+}
+
+/// `links: [SERVICE[:ALIAS]]`: the alias (the service name when none is
+/// given) names, for this container, what the service name resolves to.
+fn links(service: &Service) -> Vec<Link> {
+    service
+        .links
+        .iter()
+        .map(|link| {
+            let (target, alias) = link.split_once(':').unwrap_or((link, link));
+            Link {
+                target: target.to_string(),
+                alias: alias.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// A `configs`/`secrets` entry: a file is bind-mounted read-only at its
@@ -595,6 +647,51 @@ mod tests {
             (g.kind, g.target.as_str(), g.mode, g.content.as_str()),
             ("configs", "/etc/app.conf", 0o400, "hello")
         );
+    }
+
+    #[test]
+    fn links_and_volumes_from_are_carried() {
+        let p = project(
+            "services:\n  db:\n    image: x\n  app:\n    image: x\n    links: [db, 'db:database']\n    volumes_from: ['db:ro', 'container:data']\n",
+        );
+        let s = spec(&p, "app");
+        let links: Vec<(&str, &str)> = s
+            .options
+            .links
+            .iter()
+            .map(|l| (l.target.as_str(), l.alias.as_str()))
+            .collect();
+        assert_eq!(links, vec![("db", "db"), ("db", "database")]);
+        let sources: Vec<(&Source, bool)> = s.volumes_from.iter().map(|v| (&v.source, v.read_only)).collect();
+        assert_eq!(
+            sources,
+            vec![
+                (&Source::Service("db".into()), true),
+                (&Source::Container("data".into()), false)
+            ]
+        );
+        // An entry naming no service of the project, or a bad mode, names
+        // the service and the entry.
+        let error = |p: &Project| {
+            container_spec(&Replica {
+                project: p,
+                service: "app",
+                number: 1,
+                name: "demo-app-1",
+                image_id: "",
+                config_hash: "",
+                oneoff: false,
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        let mut p = p;
+        p.services.get_mut("app").unwrap().volumes_from = vec!["nosuch".into()];
+        let err = error(&p);
+        assert!(err.contains("service \"app\"") && err.contains("\"nosuch\""), "{err}");
+        p.services.get_mut("app").unwrap().volumes_from = vec!["db:rx".into()];
+        let err = error(&p);
+        assert!(err.contains("\"db:rx\"") && err.contains("\"rx\""), "{err}");
     }
 
     #[test]

@@ -149,6 +149,15 @@ pub enum NetworkMode {
     Bridge,
 }
 
+/// A link: `alias` is another name for `target` (a container name,
+/// hostname or network alias), seen only by the container that has it
+/// (docker's per-endpoint link aliases on user-defined networks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub target: String,
+    pub alias: String,
+}
+
 /// One bridge network a container is joined to, resolved at create time
 /// (the address is allocated in the network's record then).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +269,11 @@ pub struct ContainerConfig {
     pub dns_search: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_options: Vec<String>,
+    /// compose `links:`: names that this container alone resolves, through
+    /// the engine's DNS server, to what their target resolves to on the
+    /// container's networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     /// Log rotation: bytes per file (0 = unlimited) and files kept.

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use super::caps;
 use super::cgroups::Resources;
-use super::config::{ContainerConfig, DeviceNode, NetworkAttachment, NetworkMode, Rlimit, Seccomp};
+use super::config::{ContainerConfig, DeviceNode, Link, NetworkAttachment, NetworkMode, Rlimit, Seccomp};
 use crate::spec::syntax::units::parse_bytes;
 
 mod mounts;
@@ -61,6 +61,8 @@ pub struct CreateOptions {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// Names only this container resolves (compose `links:`).
+    pub links: Vec<Link>,
     pub security_opt: Vec<String>,
     pub tty: bool,
     pub interactive: bool,
@@ -191,6 +193,7 @@ pub fn build(
         dns: options.dns.clone(),
         dns_search: options.dns_search.clone(),
         dns_options: options.dns_options.clone(),
+        links: options.links.clone(),
         auto_remove: options.auto_remove,
         labels,
         log_max_size,

@@ -89,7 +89,11 @@ fn check_service(
     }
     for dependency in service.depends_on.keys() {
         if !project.services.contains_key(dependency) {
-            return Err(undefined(at.key("depends_on").key(dependency), "service", dependency));
+            return Err(undefined(
+                dependency_path(service, dependency, at),
+                "service",
+                dependency,
+            ));
         }
     }
     if service.container_name.is_some() && service.replicas() > 1 {
@@ -99,6 +103,32 @@ fn check_service(
         ));
     }
     Ok(())
+}
+
+/// Where a dependency is written: the `links` or `volumes_from` entry or
+/// the `service:` mode that implies it, else its `depends_on` key.
+fn dependency_path(service: &Service, dependency: &str, at: &YamlPath) -> YamlPath {
+    let names = |entry: &str| entry.split(':').next() == Some(dependency);
+    if let Some(index) = service.links.iter().position(|l| names(l)) {
+        return at.key("links").index(index);
+    }
+    if let Some(index) = service
+        .volumes_from
+        .iter()
+        .position(|v| !v.starts_with("container:") && names(v))
+    {
+        return at.key("volumes_from").index(index);
+    }
+    for (key, mode) in [
+        ("network_mode", &service.network_mode),
+        ("ipc", &service.ipc),
+        ("pid", &service.pid),
+    ] {
+        if service_reference(mode) == Some(dependency) {
+            return at.key(key);
+        }
+    }
+    at.key("depends_on").key(dependency)
 }
 
 /// Edges from depends_on (which resolution already extended with links,

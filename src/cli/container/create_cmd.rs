@@ -222,6 +222,7 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
         dns_options: args.dns_option.clone(),
+        links: Vec::new(),
         security_opt: args.security_opt.clone(),
         tty: args.tty,
         interactive: args.interactive,

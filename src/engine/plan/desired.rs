@@ -50,6 +50,10 @@ pub struct DesiredService {
     pub networks: Vec<String>,
     /// Full names of the named volumes the service mounts.
     pub volumes: Vec<String>,
+    /// Services whose mounts it takes (`volumes_from: SERVICE`): their
+    /// containers are made before its own, and recreating them recreates
+    /// it (compose resolves the source to a container id before hashing).
+    pub volumes_from: Vec<String>,
     /// `stop_grace_period`, else [`DEFAULT_STOP_TIMEOUT`].
     pub stop_timeout: Duration,
 }
@@ -165,6 +169,12 @@ impl Desired {
                 depends_on: dependencies(service),
                 networks: service.networks.keys().map(|key| network_name(key)).collect(),
                 volumes: named_volumes(service, project).map(volume_name).collect(),
+                volumes_from: service
+                    .volumes_from
+                    .iter()
+                    .filter(|entry| !entry.starts_with("container:"))
+                    .map(|entry| entry.split(':').next().unwrap_or(entry).to_string())
+                    .collect(),
                 stop_timeout: service.stop_grace_period.map_or(DEFAULT_STOP_TIMEOUT, |d| d.0),
             };
             desired.check_container_name()?;

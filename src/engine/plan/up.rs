@@ -3,14 +3,15 @@
 //! The plan is laid out as
 //! 1. orphan removal (only with `--remove-orphans`),
 //! 2. resources: missing networks and volumes, image pulls and builds,
-//! 3. one converge wave (scale down, recreate, create) for every service,
+//! 3. one converge wave (scale down, recreate, create) for every service —
+//!    more only when `volumes_from` needs a source made first,
 //! 4. per start wave of the dependency graph, a start wave.
 //!
 //! Image ids are compared with what is in the store *now*: when a pull is
 //! planned, the engine re-observes after it and plans again, which is
 //! cheap because a converged project plans to nothing (invariant 5).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{Action, Desired, DesiredService, Observed, ObservedContainer, Plan, PlanError, PullPolicy};
@@ -91,7 +92,11 @@ pub fn plan_up(desired: &Desired, observed: &Observed, options: &UpOptions) -> R
     // the starts: creating needs only networks, volumes and images, so the
     // dependency order matters for starting alone, and one wave instead of
     // one per dependency level is what keeps a deep stack's `up` short.
-    let mut converge = Vec::new();
+    // The exception is `volumes_from`: a container mounts its source's
+    // volumes by name, so the source is made in an earlier converge wave
+    // (`converge_level`).
+    let mut converge: Vec<Vec<Action>> = Vec::new();
+    let mut levels = BTreeMap::new();
     let mut starts = Vec::new();
     for wave in graph.start_waves() {
         let mut start = Vec::new();
@@ -102,7 +107,8 @@ pub fn plan_up(desired: &Desired, observed: &Observed, options: &UpOptions) -> R
             let dependency_recreated = service
                 .depends_on
                 .iter()
-                .any(|(dependency, edge)| edge.restart && recreated.contains(dependency));
+                .any(|(dependency, edge)| edge.restart && recreated.contains(dependency))
+                || service.volumes_from.iter().any(|source| recreated.contains(source));
             let reach = if in_scope.contains(&name) {
                 Reach::InScope
             } else if dependency_recreated {
@@ -120,17 +126,45 @@ pub fn plan_up(desired: &Desired, observed: &Observed, options: &UpOptions) -> R
                 dependency_recreated,
                 options,
             };
-            if service_plan.plan(&mut converge, &mut start) {
+            let level = converge_level(desired, &name, &mut levels);
+            if converge.len() <= level {
+                converge.resize_with(level + 1, Vec::new);
+            }
+            if service_plan.plan(&mut converge[level], &mut start) {
                 recreated.insert(name);
             }
         }
         starts.push(start);
     }
-    plan.push_wave(converge);
+    for wave in converge {
+        plan.push_wave(wave);
+    }
     for start in starts {
         plan.push_wave(start);
     }
     Ok(plan)
+}
+
+/// The converge wave of a service: 0, or one past the deepest of its
+/// `volumes_from` sources. The dependency graph has no cycles (volumes_from
+/// implies depends_on); the provisional 0 ends the recursion regardless.
+fn converge_level(desired: &Desired, service: &str, levels: &mut BTreeMap<String, usize>) -> usize {
+    if let Some(level) = levels.get(service) {
+        return *level;
+    }
+    levels.insert(service.to_string(), 0);
+    let sources = desired
+        .services
+        .get(service)
+        .map_or(&[][..], |s| s.volumes_from.as_slice());
+    let level = sources
+        .iter()
+        .filter(|source| desired.services.contains_key(*source) && *source != service)
+        .map(|source| converge_level(desired, source, levels) + 1)
+        .max()
+        .unwrap_or(0);
+    levels.insert(service.to_string(), level);
+    level
 }
 
 /// The contradictions compose rejects up front.

@@ -17,6 +17,13 @@
 //!   turn (round robin).
 //! - A known name answers A queries; AAAA and other types get an empty
 //!   NOERROR answer (no IPv6 here), never a forward that would leak it.
+//! - A client's own `links` are names only it resolves (docker's link
+//!   aliases on user-defined networks): `alias` answers what `target`
+//!   answers for it — on the networks it shares with the target, from the
+//!   live containers, so a recreated target is followed at once. A link
+//!   wins over a peer's name, as in docker's resolver; a link whose
+//!   target is down or on no shared network falls through to the peers'
+//!   names (and then to NXDOMAIN).
 //! - A client's own `extra_hosts` answer as its hosts file does: glibc
 //!   without an nsswitch.conf (busybox, distroless) asks DNS before
 //!   /etc/hosts and takes an upstream's NXDOMAIN as final.
@@ -99,6 +106,8 @@ struct Client {
     networks: Vec<String>,
     /// `extra_hosts`, names in lower case.
     extra_hosts: Vec<(String, Ipv4Addr)>,
+    /// `links`: alias → target, in lower case.
+    links: Vec<(String, String)>,
     upstreams: Vec<SocketAddr>,
     search: Vec<String>,
 }
@@ -146,6 +155,11 @@ impl Snapshot {
                             .iter()
                             .map(|(name, address)| (normalize(name), *address))
                             .collect(),
+                        links: config
+                            .links
+                            .iter()
+                            .map(|l| (normalize(&l.alias), normalize(&l.target)))
+                            .collect(),
                         upstreams: config
                             .dns
                             .iter()
@@ -184,7 +198,7 @@ impl Snapshot {
     /// The answer to `qname`/`qtype` from `client`, received on `network`'s
     /// listener. `rotation` picks which of several addresses comes first.
     pub fn resolve(&self, network: &str, client: Ipv4Addr, qname: &str, qtype: u16, rotation: usize) -> Answer {
-        let (networks, upstreams, client_search, extra_hosts) = match self.clients.get(&client) {
+        let (networks, upstreams, client_search, extra_hosts, links) = match self.clients.get(&client) {
             Some(c) => {
                 // The listener's network first, then the client's others.
                 let mut order: Vec<&str> = c
@@ -194,12 +208,22 @@ impl Snapshot {
                     .filter(|n| *n == network)
                     .collect();
                 order.extend(c.networks.iter().map(String::as_str).filter(|n| *n != network));
-                (order, &c.upstreams, c.search.as_slice(), c.extra_hosts.as_slice())
+                (
+                    order,
+                    &c.upstreams,
+                    c.search.as_slice(),
+                    c.extra_hosts.as_slice(),
+                    c.links.as_slice(),
+                )
             }
             None => match self.networks.get(network) {
-                Some(info) if info.subnet.contains(client) => {
-                    (vec![network], &self.host.upstreams, [].as_slice(), [].as_slice())
-                }
+                Some(info) if info.subnet.contains(client) => (
+                    vec![network],
+                    &self.host.upstreams,
+                    [].as_slice(),
+                    [].as_slice(),
+                    [].as_slice(),
+                ),
                 _ => return Answer::Refused,
             },
         };
@@ -228,7 +252,10 @@ impl Snapshot {
             } else {
                 client_search
             };
-            if let Some(mut addresses) = self.lookup(&networks, &name, search) {
+            let found = self
+                .linked(links, &networks, &name, search)
+                .or_else(|| self.lookup(&networks, &name, search));
+            if let Some(mut addresses) = found {
                 if qtype != TYPE_A && qtype != TYPE_ANY {
                     return Answer::NoData;
                 }
@@ -252,17 +279,31 @@ impl Snapshot {
         Answer::Forward(upstreams.clone())
     }
 
+    /// The addresses of the target of the client's link `name` (or `name`
+    /// less a search domain) on its networks; `None` when no link has that
+    /// alias or its target is not found.
+    fn linked(
+        &self,
+        links: &[(String, String)],
+        networks: &[&str],
+        name: &str,
+        search: &[String],
+    ) -> Option<Vec<Ipv4Addr>> {
+        if links.is_empty() {
+            return None;
+        }
+        candidates(name, search).into_iter().find_map(|candidate| {
+            links
+                .iter()
+                .filter(|(alias, _)| alias == candidate)
+                .find_map(|(_, target)| self.lookup(networks, target, &[]))
+        })
+    }
+
     /// The addresses of `name` (or `name` less a search domain) on the
     /// first of `networks` that has it; `None` when no network does.
     fn lookup(&self, networks: &[&str], name: &str, search: &[String]) -> Option<Vec<Ipv4Addr>> {
-        let mut candidates = vec![name];
-        candidates.extend(
-            search
-                .iter()
-                .filter_map(|domain| name.strip_suffix(domain.as_str())?.strip_suffix('.'))
-                .filter(|short| !short.is_empty()),
-        );
-        for candidate in candidates {
+        for candidate in candidates(name, search) {
             for network in networks {
                 let found: Vec<Ipv4Addr> = self
                     .endpoints
@@ -301,6 +342,18 @@ impl Snapshot {
             .any(|n| self.networks.get(*n).is_some_and(|info| info.subnet.contains(address)))
             .then_some(Answer::NxDomain)
     }
+}
+
+/// `name`, then `name` less each search domain it ends with.
+fn candidates<'a>(name: &'a str, search: &[String]) -> Vec<&'a str> {
+    let mut candidates = vec![name];
+    candidates.extend(
+        search
+            .iter()
+            .filter_map(|domain| name.strip_suffix(domain.as_str())?.strip_suffix('.'))
+            .filter(|short| !short.is_empty()),
+    );
+    candidates
 }
 
 /// `4.3.2.1.in-addr.arpa` → 1.2.3.4.

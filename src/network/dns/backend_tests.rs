@@ -326,3 +326,106 @@ fn localhost_is_loopback_for_everyone_in_a_network() {
     }
     assert_eq!(s.resolve("front", CLIENT, "localhost", TYPE_AAAA, 0), Answer::NoData);
 }
+
+fn link(target: &str, alias: &str) -> crate::runtime::config::Link {
+    crate::runtime::config::Link {
+        target: target.into(),
+        alias: alias.into(),
+    }
+}
+
+/// front: me (links db:database, Web:WWW, gone:ghost, app-other-1:web,
+/// secret:hush), the db replicas at `db_addresses`, web, other; back:
+/// hidden (alias "secret"), on no network with me.
+fn linked_stack(db_addresses: &[[u8; 4]]) -> Snapshot {
+    let mut me = config("app-me-1", "me", vec![attachment("front", [10, 0, 1, 7], &["me"])]);
+    me.links = vec![
+        link("db", "database"),
+        link("Web", "WWW"),
+        link("gone", "ghost"),
+        link("app-other-1", "web"),
+        link("secret", "hush"),
+    ];
+    let dbs: Vec<ContainerConfig> = db_addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            config(
+                &format!("app-db-{}", i + 1),
+                "db",
+                vec![attachment("front", *a, &["db"])],
+            )
+        })
+        .collect();
+    let web = config("app-web-1", "w", vec![attachment("front", [10, 0, 1, 20], &["web"])]);
+    let other = config(
+        "app-other-1",
+        "o",
+        vec![attachment("front", [10, 0, 1, 30], &["other"])],
+    );
+    let hidden = config(
+        "app-hidden-1",
+        "h",
+        vec![attachment("back", [10, 0, 2, 40], &["secret"])],
+    );
+    let mut live: Vec<&ContainerConfig> = vec![&me, &web, &other, &hidden];
+    live.extend(dbs.iter());
+    Snapshot::build(&[network("front", 1, false), network("back", 2, false)], &live, host())
+}
+
+const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 7);
+
+#[test]
+fn a_link_alias_answers_its_target_for_the_declaring_container_alone() {
+    let s = linked_stack(&[[10, 0, 1, 11], [10, 0, 1, 10]]);
+    let dbs = Answer::Addresses(vec![ip(10, 0, 1, 10), ip(10, 0, 1, 11)]);
+    for name in ["database", "DATABASE.", "database.corp.example"] {
+        assert_eq!(s.resolve("front", ME, name, TYPE_A, 0), dbs, "{name}");
+    }
+    assert_eq!(s.resolve("front", ME, "database", TYPE_AAAA, 0), Answer::NoData);
+    // Another container of the same network, and the host, do not see it.
+    let web = ip(10, 0, 1, 20);
+    assert_eq!(s.resolve("front", web, "database", TYPE_A, 0), Answer::NxDomain);
+    assert_eq!(
+        s.resolve("front", ip(10, 0, 1, 1), "database", TYPE_A, 0),
+        Answer::NxDomain
+    );
+    // The target's own name keeps resolving for everyone; link names
+    // match without regard to case.
+    assert_eq!(s.resolve("front", web, "db", TYPE_A, 0), dbs);
+    assert_eq!(s.resolve("front", ME, "www", TYPE_A, 0), Answer::Addresses(vec![web]));
+}
+
+#[test]
+fn a_link_wins_over_a_peer_name_and_falls_through_when_its_target_is_away() {
+    let s = linked_stack(&[[10, 0, 1, 10]]);
+    // `web` is linked to app-other-1: the link wins for me, not for others.
+    assert_eq!(
+        s.resolve("front", ME, "web", TYPE_A, 0),
+        Answer::Addresses(vec![ip(10, 0, 1, 30)])
+    );
+    assert_eq!(
+        s.resolve("front", ip(10, 0, 1, 30), "web", TYPE_A, 0),
+        Answer::Addresses(vec![ip(10, 0, 1, 20)])
+    );
+    // A target that is not running: the alias is unknown.
+    assert_eq!(s.resolve("front", ME, "ghost", TYPE_A, 0), Answer::NxDomain);
+    // A target on no network shared with me is not reached through a link.
+    assert_eq!(s.resolve("front", ME, "hush", TYPE_A, 0), Answer::NxDomain);
+}
+
+#[test]
+fn a_link_follows_its_recreated_target() {
+    let before = linked_stack(&[[10, 0, 1, 10]]);
+    assert_eq!(
+        before.resolve("front", ME, "database", TYPE_A, 0),
+        Answer::Addresses(vec![ip(10, 0, 1, 10)])
+    );
+    let after = linked_stack(&[[10, 0, 1, 50]]);
+    assert_eq!(
+        after.resolve("front", ME, "database", TYPE_A, 0),
+        Answer::Addresses(vec![ip(10, 0, 1, 50)])
+    );
+    let gone = linked_stack(&[]);
+    assert_eq!(gone.resolve("front", ME, "database", TYPE_A, 0), Answer::NxDomain);
+}

@@ -30,6 +30,7 @@ pub(super) fn service(name: &str) -> DesiredService {
         depends_on: BTreeMap::new(),
         networks: vec![NETWORK.into()],
         volumes: Vec::new(),
+        volumes_from: Vec::new(),
         stop_timeout: DEFAULT_STOP_TIMEOUT,
     }
 }

@@ -314,3 +314,44 @@ fn optional_dependency_on_a_missing_service_is_ignored_but_a_required_one_fails(
         Err(PlanError::UndefinedDependency { .. })
     ));
 }
+
+/// `app` takes the mounts of `data` (`volumes_from: [data]`).
+fn app_with_volumes_from_data() -> Desired {
+    let mut app = depends(service("app"), "data", false);
+    app.volumes_from = vec!["data".into()];
+    project([service("data"), app, service("web")])
+}
+
+#[test]
+fn a_volumes_from_source_is_made_in_an_earlier_converge_wave() {
+    let desired = app_with_volumes_from_data();
+    let mut observed = converged(&desired);
+    observed.containers.clear();
+    let waves = up_waves(&desired, &observed, &UpOptions::default());
+    assert_eq!(
+        waves,
+        vec![
+            vec![create("data", 1), create("web", 1)],
+            vec![create("app", 1)],
+            vec![start("data", 1), start("web", 1)],
+            vec![start("app", 1)],
+        ]
+    );
+}
+
+#[test]
+fn a_recreated_volumes_from_source_recreates_the_service_after_it() {
+    let mut desired = app_with_volumes_from_data();
+    let observed = converged(&desired);
+    changed_hash(&mut desired, "data");
+    let waves = up_waves(&desired, &observed, &UpOptions::default());
+    assert_eq!(
+        waves,
+        vec![
+            vec![recreate("data", 1)],
+            vec![recreate("app", 1)],
+            vec![start("data", 1)],
+            vec![start("app", 1)],
+        ]
+    );
+}
