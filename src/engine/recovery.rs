@@ -4,7 +4,9 @@
 //! steps that were half done:
 //!
 //! - a hidden container directory (`.<id>.creating`, `.<id>.removing`: a
-//!   create or removal that never finished) is removed;
+//!   create or removal that never finished) is removed, and so is one whose
+//!   configuration is missing or empty (written without fsync, so a host
+//!   crash right after the create can lose it);
 //! - addresses held for containers that do not exist are released;
 //! - a network whose record was written but whose bridge was not made gets
 //!   its bridge; a bridge whose record was removed (a `down` killed before
@@ -27,7 +29,8 @@ pub fn recover(root: &Root) -> Vec<String> {
             let dir = entry.path();
             let id = entry.file_name().to_string_lossy().into_owned();
             let hidden = id.starts_with('.');
-            if !hidden && Container::config_path(&dir).exists() {
+            let written = std::fs::metadata(Container::config_path(&dir)).is_ok_and(|m| m.len() > 0);
+            if !hidden && written {
                 ids.insert(id);
             } else if let Err(e) = std::fs::remove_dir_all(&dir) {
                 report.push(format!("removing the unfinished container directory {id}: {e}"));
@@ -87,4 +90,35 @@ pub fn recover(root: &Root) -> Vec<String> {
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn unfinished_and_unwritten_container_directories_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().join("root"));
+        let containers = root.containers_dir();
+        let make = |name: &str, config: Option<&str>| {
+            let d = containers.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            if let Some(text) = config {
+                std::fs::write(Container::config_path(&d), text).unwrap();
+            }
+            d
+        };
+        let kept = make("aaaa", Some("{\"id\": \"aaaa\"}"));
+        let creating = make(".bbbb.creating", Some("{}"));
+        let empty = make("cccc", Some(""));
+        let missing = make("dddd", None);
+        let report = recover(&root);
+        assert!(kept.exists(), "{report:?}");
+        for gone in [creating, empty, missing] {
+            assert!(!gone.exists(), "{} left: {report:?}", gone.display());
+        }
+        assert_eq!(report.len(), 3, "{report:?}");
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::config::{ContainerConfig, ContainerState, Status};
-use crate::store::{write_atomic, Root};
+use crate::store::{write_atomic, write_atomic_volatile, Root};
 
 #[derive(Debug, Error)]
 pub enum ContainerError {
@@ -107,7 +107,12 @@ impl Container {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &bytes).map_err(io_error(&path))?;
+        // No fsync (every `run` and `up` waits for it, milliseconds on a
+        // busy disk; runc does not sync its state either): the rename
+        // below publishes the directory, and a host crash before writeback
+        // can leave an empty config, which listing skips and the engine's
+        // recovery removes (`engine::recovery`).
+        write_atomic_volatile(&path, &bytes).map_err(io_error(&path))?;
         container.save_state(&ContainerState::created())?;
         let done = root.containers_dir().join(&container.config.id);
         fs::rename(&container.dir, &done).map_err(io_error(&done))?;

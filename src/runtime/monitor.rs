@@ -353,10 +353,20 @@ fn spawn(
         }
         ForkResult::Parent { child } => {
             drop((go_r, err_w, child_stdio, seccomp));
+            let init_errors = fs::File::from(err_r);
+            // The init builds its rootfs meanwhile: when it failed first
+            // (so that, say, its cgroup migration found no process), its
+            // own message is the one that explains.
             let abort = |message: String| {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = waitpid(child, None);
-                message
+                let mut reported = String::new();
+                let _ = (&init_errors).read_to_string(&mut reported);
+                if reported.is_empty() {
+                    message
+                } else {
+                    reported
+                }
             };
             if let Some(netns) = &host_netns {
                 setns(netns, CloneFlags::CLONE_NEWNET)
@@ -367,7 +377,8 @@ fn spawn(
             crate::network::endpoint::attach(root, &container.config, child.as_raw())
                 .map_err(|e| abort(format!("{:#}", anyhow::Error::from(e))))?;
             // The container's process, cgroup and network exist; its init
-            // waits on `go` before building the rootfs.
+            // builds the rootfs and then waits on `go` before it enters its
+            // cgroup namespace and runs anything of the container's.
             super::hooks::run_for(
                 &container.config,
                 &container.dir,
@@ -387,7 +398,7 @@ fn spawn(
                 Pending::Console(socket) => console_stdio(&socket).map_err(abort)?,
             };
             let mut message = String::new();
-            let _ = fs::File::from(err_r).read_to_string(&mut message);
+            let _ = (&init_errors).read_to_string(&mut message);
             if !message.is_empty() {
                 let _ = waitpid(child, None);
                 return Err(message);

@@ -139,7 +139,9 @@ fn ensure_file(path: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Docker's default mounts (`daemon/pkg/oci/defaults.go`).
+/// Docker's default mounts (`daemon/pkg/oci/defaults.go`) but the cgroup
+/// tree, which needs the container's cgroup namespace
+/// ([`mount_cgroup_tree`]), and the device nodes.
 pub fn mount_defaults(rootfs: &Path, config: &ContainerConfig) -> Result<(), RootfsError> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let proc_dir = rootfs.join("proc");
@@ -191,7 +193,6 @@ pub fn mount_defaults(rootfs: &Path, config: &ContainerConfig) -> Result<(), Roo
             MsFlags::MS_RDONLY
         };
     do_mount(Some("sysfs"), &sys, Some("sysfs"), sys_flags, None)?;
-    mount_cgroups(&sys.join("fs/cgroup"), config.privileged)?;
     if config.privileged {
         // Docker gives a privileged container every host device (and the
         // cgroup allows "a"); read now, at start, as Docker does. Still
@@ -252,6 +253,12 @@ pub fn host_devices(dir: &Path, prefix: &str) -> Vec<DeviceNode> {
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found
+}
+
+/// `/sys/fs/cgroup` of the container, once it is in its cgroup namespace
+/// (after [`mount_defaults`] mounted `/sys`).
+pub fn mount_cgroup_tree(rootfs: &Path, config: &ContainerConfig) -> Result<(), RootfsError> {
+    mount_cgroups(&rootfs.join("sys/fs/cgroup"), config.privileged)
 }
 
 /// The container's view of its own cgroups, read-only: cgroup2 on a
