@@ -350,3 +350,212 @@ fn no_credentials() -> CredentialStore {
         docker_file: None,
     }
 }
+
+// ------------------------------------------------- unpack while downloading
+
+/// A tar whose entries' names are written raw (the tar crate refuses `..`).
+fn raw_layer(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// Entries of the root's snapshot store and staging area.
+fn store_residue(env: &Env) -> (Vec<String>, Vec<String>) {
+    let list = |dir: &str| -> Vec<String> {
+        fs::read_dir(env.root.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (list("images/snapshots"), list("tmp"))
+}
+
+#[test]
+fn layers_unpack_while_they_download() {
+    let registry = Registry::start(false);
+    let env = Env::new();
+    let first = random_bytes(4 << 20, 21);
+    let second = random_bytes(12 << 20, 22);
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in [("first", &first), ("second", &second)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        builder.append_data(&mut header, name, &data[..]).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let layout = Layout::new(env.tmp.path().join("streamed"));
+    let built = layout.image(host_arch(), &[(tar, true)]);
+    layout.finish(&built.descriptor);
+    registry.push(&layout.dir, "berth/streamed:v1", false);
+    // A few MB/s: the 16 MB gzip blob takes seconds to arrive.
+    let proxy = Proxy::start(registry.port, 16 * 1024, Duration::from_millis(2));
+    let image = format!("127.0.0.1:{}/berth/streamed:v1", proxy.port);
+    let blob = env
+        .root
+        .join("images/blobs/sha256")
+        .join(built.layers[0].strip_prefix("sha256:").unwrap());
+
+    let pull = {
+        let (root, image) = (env.root.clone(), image.clone());
+        std::thread::spawn(move || {
+            Puller::with_credentials(&Root::new(&root), no_credentials())
+                .unwrap()
+                .pull(&image, &PullOptions::default(), &Progress::quiet())
+        })
+    };
+    // The first file shows up whole in the staging snapshot while most of
+    // the blob is still on its way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (seen_at, blob_stored) = loop {
+        let staged = fs::read_dir(env.root.join("tmp"))
+            .map(|d| d.flatten().map(|e| e.path().join("fs/first")).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if staged
+            .iter()
+            .any(|p| fs::metadata(p).is_ok_and(|m| m.len() == first.len() as u64))
+        {
+            break (proxy.passed.load(std::sync::atomic::Ordering::Relaxed), blob.exists());
+        }
+        if pull.is_finished() {
+            panic!(
+                "the pull ended before a staging snapshot was seen: {:?}",
+                pull.join().unwrap().map_err(|e| e.chain())
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "no staging snapshot appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        seen_at < (12 << 20),
+        "the first file was unpacked after {seen_at} bytes of ~16 MB"
+    );
+    assert!(!blob_stored, "the blob is stored only once complete and verified");
+
+    let outcome = pull.join().unwrap().unwrap();
+    assert_eq!(outcome.id.to_string(), built.config);
+    assert!(blob.is_file());
+    let layers = env.store().resolve(&image).unwrap().layers;
+    assert_eq!(fs::read(layers[0].join("first")).unwrap(), first);
+    assert_eq!(fs::read(layers[0].join("second")).unwrap(), second);
+    let (snapshots, staging) = store_residue(&env);
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert!(staging.is_empty(), "staging left behind: {staging:?}");
+}
+
+#[test]
+fn a_hostile_layer_is_refused_and_leaves_no_snapshot() {
+    let registry = Registry::start(false);
+    let env = Env::new();
+    let layout = Layout::new(env.tmp.path().join("hostile"));
+    let escape = format!("../escape-{}", std::process::id());
+    let built = layout.image(
+        host_arch(),
+        &[
+            (layer("etc/ok", b"fine\n"), true),
+            (raw_layer(&[("a", b"a"), (&escape, b"pwned")]), true),
+        ],
+    );
+    layout.finish(&built.descriptor);
+    registry.push(&layout.dir, "berth/hostile:v1", false);
+    let image = format!("{}/berth/hostile:v1", registry.host());
+
+    let err = env.fails(&["image", "pull", &image]);
+    assert!(err.contains(&format!("cannot pull {image}")), "{err}");
+    assert!(err.contains(&format!("layer {}", built.layers[1])), "{err}");
+    assert!(err.contains("escapes the layer root"), "{err}");
+    env.assert_no_image();
+    let (snapshots, _) = store_residue(&env);
+    assert!(snapshots.len() <= 1, "only the harmless layer may stay: {snapshots:?}");
+    assert!(!env.root.join("images").join(&escape[3..]).exists());
+    assert!(!env.root.join(&escape[3..]).exists());
+}
+
+#[test]
+fn a_layer_whose_diff_id_does_not_match_is_not_published() {
+    let registry = Registry::start(false);
+    let env = Env::new();
+    let layout = Layout::new(env.tmp.path().join("lying"));
+    let tar = layer("etc/file", &random_bytes(200_000, 31));
+    let blob = layout.blob(&gzip(&tar), "application/vnd.oci.image.layer.v1.tar+gzip");
+    let wrong = berth::image::Digest::of(b"another layer");
+    let config = serde_json::json!({
+        "architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [wrong.to_string()]},
+    });
+    let config = layout.blob(
+        &serde_json::to_vec(&config).unwrap(),
+        "application/vnd.oci.image.config.v1+json",
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config, "layers": [blob],
+    });
+    let top = layout.blob(
+        &serde_json::to_vec(&manifest).unwrap(),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    layout.finish(&top);
+    registry.push(&layout.dir, "berth/lying:v1", false);
+    let image = format!("{}/berth/lying:v1", registry.host());
+
+    let err = env.fails(&["image", "pull", &image]);
+    assert!(
+        err.contains("uncompressed layer (diff id) does not match its digest") && err.contains(&wrong.to_string()),
+        "{err}"
+    );
+    env.assert_no_image();
+    let (snapshots, staging) = store_residue(&env);
+    assert!(snapshots.is_empty() && staging.is_empty(), "{snapshots:?} {staging:?}");
+}
+
+#[test]
+fn a_corrupt_gzip_blob_is_reported_as_corrupt_not_as_bad_gzip() {
+    let registry = Registry::start(false);
+    let env = Env::new();
+    let layout = Layout::new(env.tmp.path().join("corrupt-gz"));
+    let built = layout.image(host_arch(), &[(layer("data", &random_bytes(1 << 20, 41)), true)]);
+    layout.finish(&built.descriptor);
+    registry.push(&layout.dir, "berth/corrupt-gz:v1", false);
+    let data = registry.blob_data(&built.layers[0]);
+    let mut bytes = fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    bytes.truncate(bytes.len() - 4); // and a gzip trailer that cannot check out
+    bytes.extend_from_slice(b"JUNK");
+    fs::write(&data, &bytes).unwrap();
+    let image = format!("{}/berth/corrupt-gz:v1", registry.host());
+
+    let err = env.fails(&["image", "pull", &image]);
+    assert!(
+        err.contains(&format!(
+            "content of blob {} does not match its digest",
+            built.layers[0]
+        )),
+        "{err}"
+    );
+    env.assert_no_image();
+    let (snapshots, staging) = store_residue(&env);
+    assert!(snapshots.is_empty() && staging.is_empty(), "{snapshots:?} {staging:?}");
+    let hex = built.layers[0].strip_prefix("sha256:").unwrap();
+    assert!(!env.root.join("images/blobs/sha256").join(hex).exists());
+}

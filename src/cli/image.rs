@@ -1,5 +1,5 @@
 //! `berth image …`: load, save, import, ls, rm, inspect, tag, pull, push,
-//! build, prune.
+//! search, build, prune.
 
 use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -94,6 +94,8 @@ pub enum ImageCommand {
     Pull(super::registry::PullArgs),
     /// Push an image to the registry its name points at.
     Push(super::push::PushArgs),
+    /// Search Docker Hub, or a registry's catalog (REGISTRY/TERM).
+    Search(super::registry::SearchArgs),
     /// Build an image from a Dockerfile.
     Build(super::build::BuildArgs),
     /// Remove dangling images and unreferenced layers.
@@ -114,6 +116,9 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
     }
     if let ImageCommand::Push(push) = &args.command {
         return super::push::run(root, push);
+    }
+    if let ImageCommand::Search(search) = &args.command {
+        return super::registry::search(root, search);
     }
     if let ImageCommand::Build(build) = &args.command {
         return super::build::run(root, build);
@@ -216,7 +221,7 @@ pub fn run(root: &Root, args: &ImageArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ImageCommand::Tag { source, target } => store.tag(source, target)?,
-        ImageCommand::Pull(_) | ImageCommand::Push(_) | ImageCommand::Build(_) => {} // handled above
+        ImageCommand::Pull(_) | ImageCommand::Push(_) | ImageCommand::Search(_) | ImageCommand::Build(_) => {} // handled above
         ImageCommand::Prune { force, all } => {
             if !force && !confirm(*all)? {
                 return Ok(ExitCode::SUCCESS);

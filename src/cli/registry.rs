@@ -1,13 +1,16 @@
-//! Registry verbs: `berth image pull`, `berth login`, `berth logout`.
+//! Registry verbs: `berth image pull`, `berth image search`, `berth login`,
+//! `berth logout`.
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
+use super::image::ListFormat;
 use crate::image::reference::DEFAULT_REGISTRY;
 use crate::image::registry::client::{http_client, RetryPolicy, Session};
 use crate::image::registry::credentials::normalize_registry;
+use crate::image::registry::search::{render_table, Searcher, DEFAULT_LIMIT};
 use crate::image::registry::{
     CredentialStore, Credentials, EngineConfig, Platform, Progress, ProgressMode, PullOptions, Puller,
 };
@@ -23,6 +26,22 @@ pub struct PullArgs {
     pub quiet: bool,
     #[arg(value_name = "IMAGE")]
     pub image: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SearchArgs {
+    /// Show at most this many results (1-100).
+    #[arg(long, default_value_t = DEFAULT_LIMIT as u32, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Do not cut descriptions short.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// A term for Docker Hub, or REGISTRY/TERM for a registry's catalog
+    /// (REGISTRY/ lists all of it).
+    #[arg(value_name = "TERM")]
+    pub term: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,6 +71,16 @@ pub fn pull(root: &Root, args: &PullArgs) -> anyhow::Result<ExitCode> {
     let puller = Puller::new(root)?;
     let progress = Progress::new(ProgressMode::detect(args.quiet));
     puller.pull(&args.image, &PullOptions { platform }, &progress)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn search(root: &Root, args: &SearchArgs) -> anyhow::Result<ExitCode> {
+    let outcome = Searcher::new(root)?.search(&args.term, args.limit as usize)?;
+    let text = match args.format {
+        ListFormat::Table => render_table(&outcome, args.no_trunc),
+        ListFormat::Json => serde_json::to_string_pretty(&outcome.results)? + "\n",
+    };
+    io::stdout().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,7 @@
 //! under `blobs/` whose content does not match its name.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -82,45 +82,31 @@ impl BlobStore {
                 return Ok((expected.clone(), self.blob_size(expected)?));
             }
         }
+        let mut draft = self.draft()?;
+        let path = draft.path.clone();
+        io::copy(&mut reader, &mut draft).map_err(ImageError::io("cannot write blob", path))?;
+        draft.commit(expected)
+    }
+
+    /// A blob to be written piece by piece: a staging file, hashed as it
+    /// grows, stored by [`BlobDraft::commit`] and removed if dropped.
+    pub fn draft(&self) -> Result<BlobDraft, ImageError> {
         for dir in [&self.dir, &self.tmp] {
             create_private_dir(dir).map_err(ImageError::io("cannot create", dir.as_path()))?;
         }
-        let staging = self.tmp.join(staging_name("blob"));
-        let result = self.stage(&mut reader, &staging, expected);
-        if result.is_err() {
-            let _ = fs::remove_file(&staging);
-        }
-        result
-    }
-
-    fn stage(
-        &self,
-        reader: &mut dyn Read,
-        staging: &Path,
-        expected: Option<&Digest>,
-    ) -> Result<(Digest, u64), ImageError> {
+        let path = self.tmp.join(staging_name("blob"));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(staging)
-            .map_err(ImageError::io("cannot create", staging))?;
-        let mut writer = HashingWriter::new(file);
-        io::copy(reader, &mut writer).map_err(ImageError::io("cannot write blob", staging))?;
-        let (file, digest, size) = writer.finish();
-        if let Some(expected) = expected {
-            if *expected != digest {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("blob {expected}"),
-                    expected: expected.clone(),
-                    actual: digest,
-                });
-            }
-        }
-        file.sync_all().map_err(ImageError::io("cannot sync", staging))?;
-        let target = self.path(&digest);
-        fs::rename(staging, &target).map_err(ImageError::io("cannot store blob", &target))?;
-        Ok((digest, size))
+            .open(&path)
+            .map_err(ImageError::io("cannot create", &path))?;
+        Ok(BlobDraft {
+            store: self.clone(),
+            path,
+            writer: Some(HashingWriter::new(file)),
+            committed: false,
+        })
     }
 
     /// Every digest stored (ignoring stray names).
@@ -152,6 +138,69 @@ impl BlobStore {
     }
 }
 
+/// A blob being written into the store's staging area. Nothing under
+/// `blobs/` changes until [`BlobDraft::commit`]; dropped uncommitted, the
+/// staging file is removed.
+pub struct BlobDraft {
+    store: BlobStore,
+    path: PathBuf,
+    writer: Option<HashingWriter<File>>,
+    committed: bool,
+}
+
+impl BlobDraft {
+    /// The staging file (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks the content against `expected`, syncs it and renames it to
+    /// its digest. A mismatch stores nothing.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64), ImageError> {
+        let Some(writer) = self.writer.take() else {
+            return Err(ImageError::io("cannot write blob", &self.path)(io::Error::other(
+                "the draft was already committed",
+            )));
+        };
+        let (file, digest, size) = writer.finish();
+        if let Some(expected) = expected {
+            if *expected != digest {
+                return Err(ImageError::DigestMismatch {
+                    what: format!("blob {expected}"),
+                    expected: expected.clone(),
+                    actual: digest,
+                });
+            }
+        }
+        file.sync_all().map_err(ImageError::io("cannot sync", &self.path))?;
+        let target = self.store.path(&digest);
+        fs::rename(&self.path, &target).map_err(ImageError::io("cannot store blob", &target))?;
+        self.committed = true;
+        Ok((digest, size))
+    }
+}
+
+impl Write for BlobDraft {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.writer {
+            Some(writer) => writer.write(buf),
+            None => Err(io::Error::other("the blob draft was committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BlobDraft {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +228,29 @@ mod tests {
         assert_eq!(blobs.list().unwrap(), vec![good.clone()]);
         blobs.remove(&good).unwrap();
         assert!(matches!(blobs.open_blob(&good), Err(ImageError::BlobMissing { .. })));
+    }
+
+    #[test]
+    fn drafts_are_stored_on_commit_and_vanish_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.ensure().unwrap();
+        let blobs = BlobStore::new(&root);
+        let mut draft = blobs.draft().unwrap();
+        draft.write_all(b"part one, ").unwrap();
+        draft.write_all(b"part two").unwrap();
+        let (digest, size) = draft.commit(Some(&Digest::of(b"part one, part two"))).unwrap();
+        assert_eq!(size, 18);
+        assert_eq!(blobs.read_blob(&digest).unwrap(), b"part one, part two");
+
+        let mut dropped = blobs.draft().unwrap();
+        dropped.write_all(b"abandoned").unwrap();
+        assert!(dropped.path().is_file());
+        drop(dropped);
+        let mut wrong = blobs.draft().unwrap();
+        wrong.write_all(b"not what was promised").unwrap();
+        assert!(wrong.commit(Some(&Digest::of(b"promised"))).is_err());
+        assert_eq!(fs::read_dir(root.tmp_dir()).unwrap().count(), 0, "no staging left");
+        assert_eq!(blobs.list().unwrap(), vec![digest]);
     }
 }

@@ -46,6 +46,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(with_auth: bool) -> Registry {
+        Self::start_with(with_auth, "")
+    }
+
+    /// With `extra` appended to the config (top-level YAML sections).
+    pub fn start_with(with_auth: bool, extra: &str) -> Registry {
         fixtures();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -67,6 +72,7 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             ));
         }
+        config.push_str(extra);
         fs::write(dir.path().join("config.yml"), config).unwrap();
         let mut registry = Registry { dir, port, child: None };
         registry.restart();
@@ -319,6 +325,11 @@ impl Env {
     }
 
     pub fn berth(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.berth_env(args, stdin, &[])
+    }
+
+    /// As [`Env::berth`], with more environment variables.
+    pub fn berth_env(&self, args: &[&str], stdin: Option<&str>, vars: &[(&str, &str)]) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("--root")
             .arg(&self.root)
@@ -331,6 +342,7 @@ impl Env {
             .env("HTTPS_PROXY", "http://127.0.0.1:9")
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
+            .envs(vars.iter().copied())
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -381,6 +393,77 @@ impl Env {
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "staging left behind: {left:?}");
+    }
+}
+
+// ---------------------------------------------------------------- fake HTTP
+
+/// What a [`FakeHttp`] answers: status, extra headers, body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A one-request-per-connection HTTP/1.1 server on 127.0.0.1 for what the
+/// real registry cannot play (Docker Hub's search API, a registry without
+/// a catalog). Records each request line; stops on drop.
+pub struct FakeHttp {
+    pub port: u16,
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeHttp {
+    pub fn start(answer: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> FakeHttp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, stopped) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let line = text.lines().next().unwrap_or("").to_string();
+                let mut parts = line.split(' ');
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let (status, headers, body) = answer(method, target);
+                seen.lock().unwrap().push(line.clone());
+                let mut reply = format!(
+                    "HTTP/1.1 {status} Fake\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (name, value) in headers {
+                    reply.push_str(&format!("{name}: {value}\r\n"));
+                }
+                reply.push_str("\r\n");
+                let _ = stream.write_all(reply.as_bytes());
+                if method != "HEAD" {
+                    let _ = stream.write_all(&body);
+                }
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        });
+        FakeHttp { port, requests, stop }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 

@@ -1,13 +1,16 @@
-//! Pulling images from OCI / docker registries over the Distribution API.
+//! Pulling, pushing and searching images of OCI / docker registries over
+//! the Distribution API.
 //!
 //! - [`config`]: the engine's registry settings (mirrors, insecure hosts).
 //! - [`credentials`]: berth's credentials file and docker's `config.json`.
 //! - [`auth`]: `WWW-Authenticate` challenges, basic auth and bearer tokens.
 //! - [`client`]: one registry endpoint over HTTP, with retries.
 //! - [`blob`]: blob downloads that resume where the connection broke.
+//! - `layer`: one layer downloaded and unpacked at the same time.
 //! - [`manifest`]: manifests, indexes and platform selection (pure).
 //! - [`pull`]: a pull from reference to registered image.
 //! - [`push`]: a push of a stored image to a repository and tag.
+//! - [`search`]: Docker Hub's search API, or a registry's catalog.
 //! - `upload`: what a push sends, blob by blob, and its manifest PUT.
 //! - [`progress`]: what a pull reports as it goes.
 
@@ -16,10 +19,12 @@ pub mod blob;
 pub mod client;
 pub mod config;
 pub mod credentials;
+mod layer;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod search;
 mod upload;
 
 use std::path::PathBuf;
@@ -123,6 +128,21 @@ pub enum RegistryError {
     },
     #[error("invalid registry address {address:?}: {reason}")]
     InvalidAddress { address: String, reason: String },
+    #[error("cannot search {place} for {term:?}")]
+    Search {
+        place: String,
+        term: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("{registry} offers neither a search API nor a catalog (GET /v2/_catalog answered {status}){hint}")]
+    NoCatalog {
+        registry: String,
+        status: String,
+        hint: String,
+    },
+    #[error("{url} gave an answer berth cannot read: {reason}")]
+    InvalidAnswer { url: String, reason: String },
     #[error(transparent)]
     Store(#[from] ImageError),
 }

@@ -1,7 +1,7 @@
 //! A pull: reference → endpoint (mirrors first) → manifest (the platform's
-//! image of an index) → config → layers, downloaded in parallel straight
-//! into the blob store and unpacked as each one lands → registered in the
-//! index like a loaded archive (`ImageStore::register`).
+//! image of an index) → config → layers, downloaded in parallel into the
+//! blob store and unpacked while they download (`super::layer`) →
+//! registered in the index like a loaded archive (`ImageStore::register`).
 //!
 //! Until that last step nothing names the image, so a failed pull leaves no
 //! image behind; blobs that were completely downloaded and verified stay
@@ -337,7 +337,13 @@ impl Puller {
         diff_id: &Digest,
         chain_id: &Digest,
     ) -> Result<(), RegistryError> {
-        let fetched = self.ensure_blob(fetch, layer, true)?;
+        let fetched = match self.store.snapshots.exists(chain_id) {
+            // Unpacked already (shared by chain id): the blob only.
+            true => self.ensure_blob(fetch, layer, true)?,
+            false => self.ensure_layer(fetch, layer, diff_id, chain_id)?,
+        };
+        // When the blob was stored but not unpacked (an earlier pull or
+        // load stopped in between), unpack it from the store now.
         let media_type = Some(layer.media_type.as_str()).filter(|t| !t.is_empty());
         self.store
             .snapshots
@@ -353,6 +359,41 @@ impl Puller {
             false => fetch.progress.layer_exists(&layer.digest),
         }
         Ok(())
+    }
+
+    /// Downloads a layer blob and unpacks it while it arrives, unless the
+    /// blob is stored (then [`Self::fetch_layer`] unpacks it from there).
+    /// The same lock per digest as [`Self::ensure_blob`]. Returns whether
+    /// this call downloaded it.
+    fn ensure_layer(
+        &self,
+        fetch: &Fetch<'_>,
+        layer: &Descriptor,
+        diff_id: &Digest,
+        chain_id: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let digest = &layer.digest;
+        if self.store.blobs.has_blob(digest) {
+            return Ok(false);
+        }
+        let _lock = DigestLock::acquire(&self.root.images_dir().join("downloads"), digest)?;
+        if self.store.blobs.has_blob(digest) {
+            return Ok(false);
+        }
+        fetch.progress.layer_start(digest, layer.size);
+        let on_bytes = |n: u64| fetch.progress.layer_bytes(digest, n);
+        let mut reader = fetch
+            .session
+            .blob(fetch.repository, digest, layer.size, fetch.cancel, &on_bytes);
+        let on_downloaded = || fetch.progress.layer_downloaded(digest);
+        let streamed =
+            super::layer::download_and_unpack(&self.store, &mut reader, layer, diff_id, chain_id, &on_downloaded);
+        if let Err(error) = streamed {
+            fetch.progress.layer_failed(digest);
+            return Err(reader.failure.take().unwrap_or(RegistryError::Store(error)));
+        }
+        fetch.downloaded.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
     }
 
     /// Makes sure a blob is stored, downloading it unless it is; one
