@@ -7,7 +7,8 @@
 //!   create or removal that never finished) is removed, and so is one whose
 //!   configuration is missing or empty (written without fsync, so a host
 //!   crash right after the create can lose it);
-//! - addresses held for containers that do not exist are released;
+//! - addresses held for containers that do not exist are released, and a
+//!   network record a host crash left empty is dropped;
 //! - a network whose record was written but whose bridge was not made gets
 //!   its bridge; a bridge whose record was removed (a `down` killed before
 //!   its teardown) is torn down.
@@ -40,6 +41,21 @@ pub fn recover(root: &Root) -> Vec<String> {
         }
     }
     let store = NetworkStore::new(root);
+    // A record rewritten without fsync (an address handed out) that a host
+    // crash left empty: it can only be dropped. Its bridge then counts as
+    // one of a removed network (below), and the next `up` makes it again.
+    if let Ok(entries) = std::fs::read_dir(store.dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let empty = entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0);
+            if empty && !name.starts_with('.') && name.ends_with(".json") {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => report.push(format!("removed the empty network record {name}")),
+                    Err(e) => report.push(format!("removing the empty network record {name}: {e}")),
+                }
+            }
+        }
+    }
     let Ok(networks) = store.list() else {
         return report;
     };
@@ -114,11 +130,15 @@ mod tests {
         let creating = make(".bbbb.creating", Some("{}"));
         let empty = make("cccc", Some(""));
         let missing = make("dddd", None);
+        let networks = NetworkStore::new(&root).dir();
+        std::fs::create_dir_all(&networks).unwrap();
+        let empty_record = networks.join("lost.json");
+        std::fs::write(&empty_record, "").unwrap();
         let report = recover(&root);
         assert!(kept.exists(), "{report:?}");
-        for gone in [creating, empty, missing] {
+        for gone in [creating, empty, missing, empty_record] {
             assert!(!gone.exists(), "{} left: {report:?}", gone.display());
         }
-        assert_eq!(report.len(), 3, "{report:?}");
+        assert_eq!(report.len(), 4, "{report:?}");
     }
 }

@@ -9,7 +9,9 @@
 //! (or failed to start). `container rm` calls [`detach`] again; it is
 //! idempotent.
 
+use std::io::Write;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use berth_netlink::blocking::Netlink;
 use berth_netlink::{Netns, VethSpec};
@@ -59,6 +61,24 @@ pub fn veth_alias(root_tag: &str, container_id: &str, index: usize) -> String {
     format!("berth:{root_tag}/{container_id}/{index}")
 }
 
+/// The environment variable naming a file that network setup steps append
+/// their durations to (`scripts/bench-net.sh` reads it).
+pub const TIMINGS_ENV: &str = "BERTH_TIMINGS";
+
+/// With `BERTH_TIMINGS=FILE` set, appends `<step> <container id>
+/// <microseconds since started>` to FILE; otherwise only an environment
+/// lookup. One `O_APPEND` write per line, so concurrent monitors do not
+/// interleave. Best effort: a benchmark aid must not fail a start.
+pub fn record_timing(step: &str, container_id: &str, started: Instant) {
+    let Some(path) = std::env::var_os(TIMINGS_ENV) else {
+        return;
+    };
+    let line = format!("{step} {container_id} {}\n", started.elapsed().as_micros());
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
 /// The kernel name of the veth end inside the container.
 pub fn container_ifname(index: usize) -> String {
     format!("eth{index}")
@@ -74,6 +94,16 @@ fn owner(config: &ContainerConfig) -> Owner {
 /// Takes (again) the address each attachment records; a no-op for the
 /// addresses the container still holds.
 pub fn claim(root: &Root, config: &ContainerConfig) -> Result<(), EndpointError> {
+    if config.networks.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let result = claim_all(root, config);
+    record_timing("claim", &config.id, started);
+    result
+}
+
+fn claim_all(root: &Root, config: &ContainerConfig) -> Result<(), EndpointError> {
     let store = NetworkStore::new(root);
     for a in &config.networks {
         store
@@ -94,8 +124,12 @@ pub fn claim(root: &Root, config: &ContainerConfig) -> Result<(), EndpointError>
 /// first non-internal network's gateway. On failure the veths made so far
 /// are deleted (the caller kills the process, which takes the rest).
 pub fn attach(root: &Root, config: &ContainerConfig, pid: i32) -> Result<(), EndpointError> {
+    let started = Instant::now();
     let mut made = Vec::new();
     let result = attach_all(root, config, pid, &mut made);
+    if !config.networks.is_empty() {
+        record_timing("attach", &config.id, started);
+    }
     if result.is_err() {
         if let Ok(host) = Netlink::open() {
             for veth in made {

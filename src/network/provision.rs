@@ -69,9 +69,11 @@ pub fn attach_new_container(
     owner: &Owner,
     index: usize,
 ) -> Result<NetworkAttachment, ProvisionError> {
+    let started = std::time::Instant::now();
     let store = NetworkStore::new(root);
     let record = store.get(network)?;
     let address = store.allocate_address(network, owner, requested)?;
+    super::endpoint::record_timing("address", &owner.container_id, started);
     Ok(NetworkAttachment {
         network: network.to_string(),
         bridge: record.bridge,

@@ -3,9 +3,11 @@
 //! survive restarts of the engine.
 //!
 //! Every change is read-modify-write under `Root::lock("networks")` and
-//! lands with `write_atomic`; readers take no lock, since a record is always
-//! either the old file or the new one. The decisions themselves are
-//! `super::ipam`'s; this module only feeds them the current state.
+//! lands with `write_atomic` (an address handed out: without the fsync,
+//! see [`NetworkStore::allocate_address`]); readers take no lock, since a
+//! record is always either the old file or the new one. The decisions
+//! themselves are `super::ipam`'s; this module only feeds them the current
+//! state.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -22,7 +24,7 @@ use super::ipam::{self, Allocations, IpamError, Owner, SubnetConfig, SubnetPolic
 use super::names::bridge_name;
 use crate::runtime::container::{new_id, now_rfc3339};
 use crate::spec::model::resources::Network;
-use crate::store::{create_private_dir, write_atomic, Root};
+use crate::store::{create_private_dir, write_atomic, write_atomic_volatile, Root};
 
 /// The only driver berth implements.
 pub const DRIVER_BRIDGE: &str = "bridge";
@@ -270,7 +272,17 @@ impl NetworkStore {
         if record.allocations.get(&address) != Some(owner) {
             ipam::release(&mut record.allocations, &owner.container_id);
             record.allocations.insert(address, owner.clone());
-            self.write(&record)?;
+            // No fsync: it took 3-9 ms of every container's create on a busy
+            // disk (docs/bench-net.md). An allocation is not the only copy:
+            // the container's config records its address, and
+            // `endpoint::claim` takes it again at every start, so one lost
+            // in a host crash comes back (or, if another container took it
+            // meanwhile, the start fails naming the holder). ext4
+            // (`auto_da_alloc`) and btrfs flush a file renamed over another,
+            // so a crash leaves the old record or the new one; a filesystem
+            // without that (XFS) can leave it empty, which the engine's
+            // recovery drops (docs/bench-net.md).
+            self.write_with(&record, write_atomic_volatile)?;
         }
         Ok(address)
     }
@@ -302,12 +314,20 @@ impl NetworkStore {
     }
 
     fn write(&self, record: &NetworkRecord) -> Result<(), NetworkStoreError> {
+        self.write_with(record, write_atomic)
+    }
+
+    fn write_with(
+        &self,
+        record: &NetworkRecord,
+        write: fn(&Path, &[u8]) -> io::Result<()>,
+    ) -> Result<(), NetworkStoreError> {
         let path = self.path(&record.name);
         let json = serde_json::to_vec_pretty(record).map_err(|source| NetworkStoreError::Corrupt {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &json).map_err(io_error("writing", &path))
+        write(&path, &json).map_err(io_error("writing", &path))
     }
 }
 
