@@ -129,6 +129,7 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) ->
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
+            release_startup_pages();
             supervise(root, &container, running)
         }
         Err(message) => {
@@ -435,7 +436,6 @@ fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, S
 /// Copies output to the log and clients until the container exits, then
 /// records how.
 fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
-    release_startup_pages();
     // A pidfd becomes readable when the child exits, so the exit is seen at
     // once rather than at the next poll timeout (output EOF comes slightly
     // before the child is reapable).
@@ -544,11 +544,14 @@ fn release_startup_pages() {
         if let Some((start, end)) = first.split_once('-') {
             // A mapping header: range, perms, offset, device, inode, path.
             let perms = fields.next().unwrap_or_default();
-            let file_backed = fields.nth(2).is_some_and(|inode| inode != "0") && fields.next().is_some();
-            mapping = match (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
-                (Ok(start), Ok(end)) if file_backed && perms.ends_with('p') && !perms.contains('w') => {
-                    Some((start, end))
-                }
+            let inode = fields.nth(2);
+            let path = fields.next();
+            let file_backed = inode.is_some_and(|inode| inode != "0") && path.is_some();
+            let range = usize::from_str_radix(start, 16)
+                .ok()
+                .zip(usize::from_str_radix(end, 16).ok());
+            mapping = match range {
+                Some(range) if file_backed && perms.ends_with('p') && !perms.contains('w') => Some(range),
                 _ => None,
             };
             continue;
@@ -562,6 +565,11 @@ fn release_startup_pages() {
             }
         }
     }
+    drop(smaps);
+    // The start's allocations (configuration, smaps text) are freed: hand
+    // the heap's free pages back instead of keeping them resident.
+    // SAFETY: glibc's malloc_trim only releases free memory.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// `pidfd_open(2)` (Linux 5.3); `None` on older kernels, where the poll
