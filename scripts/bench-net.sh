@@ -23,6 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 containers="${BENCH_CONTAINERS:-30}"
 seconds="${BENCH_SECONDS:-5}"
@@ -142,9 +144,7 @@ network="bench-net-$$"
 
 # Other work on the host skews everything; say so rather than hide it.
 load_start="$(cut -d' ' -f1 /proc/loadavg)"
-if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-    echo "warning: load average $load_start on $(nproc) CPUs; the numbers will be noisy" >&2
-fi
+warn_if_loaded
 
 # --- 1. network setup per container -------------------------------------
 echo "== network setup: $containers containers on $network (${subnet_prefix}0/24)"

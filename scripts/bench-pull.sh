@@ -23,6 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 warmup="${BENCH_WARMUP:-1}"
 min_runs="${BENCH_MIN_RUNS:-10}"
@@ -227,29 +229,11 @@ if [ "$docker_ok" -eq 1 ]; then
     sh -c "$cmd_docker" >/dev/null || die "docker pull failed"
 fi
 
-hf() { # hf JSON ARGS… : hyperfine without a shell, quiet progress
-    local json="$1"
-    shift
-    hyperfine -N --style basic --warmup "$warmup" --min-runs "$min_runs" --export-json "$json" "$@" >"$json.log" 2>&1 &
-    hf_pid=$!
-    if ! wait "$hf_pid"; then
-        hf_pid=""
-        cat "$json.log" >&2
-        die "hyperfine failed"
-    fi
-    hf_pid=""
-}
-median_s() { # median_s JSON NAME
-    jq -r --arg n "$2" '.results[] | select(.command == $n) | .median' "$1"
-}
-stddev_s() {
-    jq -r --arg n "$2" '.results[] | select(.command == $n) | .stddev' "$1"
-}
+median_s() { hf_stat "$1" "$2" median; } # median_s JSON NAME
+stddev_s() { hf_stat "$1" "$2" stddev; }
 
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-    echo "warning: load average ${load_start%% *} on $(nproc) CPUs; the numbers will be noisy" >&2
-fi
+warn_if_loaded
 echo "== timing (warmup $warmup, at least $min_runs runs each)"
 json="$work/pull.json"
 set -- -n berth -p "$prep_berth" "$cmd_berth" \

@@ -16,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 warmup="${BENCH_WARMUP:-5}"
 min_runs="${BENCH_MIN_RUNS:-50}"
@@ -181,30 +183,11 @@ done
 # defers a trap until a foreground child exits, and hyperfine survives
 # Ctrl-C, so a foreground hyperfine would make the script ignore it.
 hf_pid=""
-hf() { # hf JSON ARGS… : hyperfine without a shell, quiet progress
-    local json="$1"
-    shift
-    hyperfine -N --style basic --warmup "$warmup" --min-runs "$min_runs" --export-json "$json" "$@" >"$json.log" 2>&1 &
-    hf_pid=$!
-    if ! wait "$hf_pid"; then
-        hf_pid=""
-        cat "$json.log" >&2
-        die "hyperfine failed"
-    fi
-    hf_pid=""
-}
-median_ms() { # median_ms JSON NAME
-    jq -r --arg n "$2" '.results[] | select(.command == $n) | .median * 1000' "$1"
-}
-stddev_ms() {
-    jq -r --arg n "$2" '.results[] | select(.command == $n) | .stddev * 1000' "$1"
-}
+median_ms() { hf_stat "$1" "$2" median 1000; } # median_ms JSON NAME
+stddev_ms() { hf_stat "$1" "$2" stddev 1000; }
 
-# Other work on the host skews everything; say so rather than hide it.
 load_start="$(cut -d' ' -f1 /proc/loadavg)"
-if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-    echo "warning: load average $load_start on $(nproc) CPUs; the numbers will be noisy" >&2
-fi
+warn_if_loaded
 echo "== timing (warmup $warmup, at least $min_runs runs each)"
 start_json="$work/start.json"
 hf "$start_json" \

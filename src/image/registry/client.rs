@@ -413,9 +413,14 @@ fn header(response: &Response, name: &str) -> Option<String> {
 }
 
 fn read_small(response: Response, url: &str) -> Result<Vec<u8>, RegistryError> {
+    read_at_most(response, url, MAX_SMALL_BODY)
+}
+
+/// A response body of at most `limit` bytes (the rest is not read).
+pub(super) fn read_at_most(response: Response, url: &str, limit: u64) -> Result<Vec<u8>, RegistryError> {
     let mut body = Vec::new();
     response
-        .take(MAX_SMALL_BODY)
+        .take(limit)
         .read_to_end(&mut body)
         .map_err(|source| RegistryError::Body {
             url: url.to_string(),

@@ -7,8 +7,6 @@
 //! Which source a term goes to, the answers' parsing and the table are
 //! pure functions; [`Searcher`] does the two fetches.
 
-use std::io::Read;
-
 use reqwest::blocking::Client;
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode};
@@ -398,15 +396,7 @@ impl Searcher {
 }
 
 fn read_answer(response: reqwest::blocking::Response, url: &str) -> Result<Vec<u8>, RegistryError> {
-    let mut body = Vec::new();
-    response
-        .take(MAX_ANSWER)
-        .read_to_end(&mut body)
-        .map_err(|source| RegistryError::Body {
-            url: url.to_string(),
-            source,
-        })?;
-    Ok(body)
+    super::client::read_at_most(response, url, MAX_ANSWER)
 }
 
 #[cfg(test)]

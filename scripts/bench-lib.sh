@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, not run): hyperfine runs, their
+# statistics, and the load warning. The caller defines `die`, `warmup`
+# and `min_runs`, and kills "$hf_pid" in its EXIT trap.
+
+# hf JSON ARGS…: hyperfine without a shell, quiet progress. It runs in the
+# background and is waited for, because bash runs no trap while a
+# foreground child runs (and hyperfine survives Ctrl-C).
+# shellcheck disable=SC2154 # warmup and min_runs are the caller's
+hf() {
+    local json="$1"
+    shift
+    hyperfine -N --style basic --warmup "$warmup" --min-runs "$min_runs" --export-json "$json" "$@" >"$json.log" 2>&1 &
+    hf_pid=$!
+    if ! wait "$hf_pid"; then
+        hf_pid=""
+        cat "$json.log" >&2
+        die "hyperfine failed"
+    fi
+    hf_pid=""
+}
+
+# hf_stat JSON NAME FIELD [SCALE]: a command's median or stddev, in
+# seconds times SCALE (1000 for milliseconds).
+hf_stat() {
+    jq -r --arg n "$2" --arg f "$3" --argjson s "${4:-1}" '.results[] | select(.command == $n) | .[$f] * $s' "$1"
+}
+
+# warn_if_loaded: other work on the host skews everything; say so rather
+# than hide it.
+warn_if_loaded() {
+    local load
+    load="$(cut -d' ' -f1 /proc/loadavg)"
+    if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+        echo "warning: load average $load on $(nproc) CPUs; the numbers will be noisy" >&2
+    fi
+}
