@@ -374,6 +374,9 @@ services:
     wait_watch(&stack, "the exec's output", &watch, || {
         read(&stack, "app", "/tmp/ran").as_deref() == Some("hooked\n")
     });
+    // The file appears as the exec's command ends; the watch reports it
+    // right after, once the exec has returned.
+    watch.wait_for("Ran `sh -c", 10);
     assert_eq!(watch.count("Ran `sh -c"), 1, "{}", watch.output());
 
     let before = containers(&stack)["wrebuild-app-1"].clone();
