@@ -23,3 +23,4 @@ pub mod supervisor;
 pub mod system;
 pub mod translate;
 pub mod volumes_from;
+pub mod waits;
