@@ -132,10 +132,14 @@ impl Pipe {
 
     /// The fallback without a pipe: one buffer's worth into `buf`.
     fn copy_in(from: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        let mut chunk = [0u8; BUFFER];
-        let n = from.read(&mut chunk)?;
-        buf.extend_from_slice(&chunk[..n]);
-        Ok(n)
+        // Read straight into the heap buffer: a 64 KiB array on the stack
+        // would make every caller's frame that large, and the stack probes
+        // would keep all of it resident in the monitor.
+        let start = buf.len();
+        buf.resize(start + BUFFER, 0);
+        let read = from.read(&mut buf[start..]);
+        buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        read
     }
 }
 
@@ -196,6 +200,9 @@ pub struct Proxy {
     sessions: Vec<UdpSession>,
     /// Drained pipes for the pairs' next steps.
     spares: Spares,
+    /// One datagram, for UDP ports only (allocated on first use): on the
+    /// heap, not in a frame of the monitor's poll loop.
+    datagram: Vec<u8>,
 }
 
 impl Proxy {
@@ -255,12 +262,15 @@ impl Proxy {
                 self.udp_from_clients(i);
             }
         }
+        if self.sessions.is_empty() {
+            return;
+        }
         let udp = &self.udp;
         let now = Instant::now();
+        let buf = datagram_buffer(&mut self.datagram);
         self.sessions.retain_mut(|s| {
             if ready.contains_key(&s.socket.as_raw_fd()) {
-                let mut buf = [0u8; BUFFER];
-                while let Ok(n) = s.socket.recv(&mut buf) {
+                while let Ok(n) = s.socket.recv(buf) {
                     s.last = now;
                     let _ = udp[s.front].0.send_to(&buf[..n], s.client);
                 }
@@ -289,7 +299,8 @@ impl Proxy {
     }
 
     fn udp_from_clients(&mut self, index: usize) {
-        let mut buf = [0u8; BUFFER];
+        let mut buf = std::mem::take(&mut self.datagram);
+        datagram_buffer(&mut buf);
         let dest = self.udp[index].1;
         while let Ok((n, client)) = self.udp[index].0.recv_from(&mut buf) {
             let existing = self
@@ -318,7 +329,16 @@ impl Proxy {
             s.last = Instant::now();
             let _ = s.socket.send(&buf[..n]);
         }
+        self.datagram = buf;
     }
+}
+
+/// `buf` grown to the largest datagram, once.
+fn datagram_buffer(buf: &mut Vec<u8>) -> &mut [u8] {
+    if buf.len() < BUFFER {
+        buf.resize(BUFFER, 0);
+    }
+    buf
 }
 
 /// A TCP connect that returns at once (EINPROGRESS); its outcome shows as
