@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run): hyperfine runs, their
-# statistics, and the load warning. The caller defines `die`, `warmup`
-# and `min_runs`, and kills "$hf_pid" in its EXIT trap.
+# statistics, the load warning, and installing tools. The caller defines
+# `die` (and, for `hf`, `warmup` and `min_runs`, killing "$hf_pid" in its
+# EXIT trap).
 
 # hf JSON ARGS…: hyperfine without a shell, quiet progress. It runs in the
 # background and is waited for, because bash runs no trap while a
@@ -34,4 +35,20 @@ warn_if_loaded() {
     if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
         echo "warning: load average $load on $(nproc) CPUs; the numbers will be noisy" >&2
     fi
+}
+
+# need COMMAND [PACKAGE]: installs PACKAGE (default: COMMAND) with apt when
+# COMMAND is missing (`apt-get update` once, before the first install).
+apt_updated=0
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available"
+    if [ "$apt_updated" -eq 0 ]; then
+        echo "== apt-get update"
+        apt-get update >/dev/null
+        apt_updated=1
+    fi
+    echo "== installing ${2:-$1}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${2:-$1}" >/dev/null
+    command -v "$1" >/dev/null 2>&1 || die "installing ${2:-$1} did not provide $1"
 }

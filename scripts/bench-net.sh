@@ -40,19 +40,6 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, veths, bridges)"
 
 # --- tools -------------------------------------------------------------
-apt_updated=0
-need() { # need COMMAND [PACKAGE]
-    command -v "$1" >/dev/null 2>&1 && return 0
-    command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available"
-    if [ "$apt_updated" -eq 0 ]; then
-        echo "== apt-get update"
-        apt-get update >/dev/null
-        apt_updated=1
-    fi
-    echo "== installing ${2:-$1}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${2:-$1}" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "installing ${2:-$1} did not provide $1"
-}
 need iperf3
 need jq
 need ip iproute2

@@ -43,20 +43,6 @@ case "$compression" in gzip | none) ;; *) die "BENCH_COMPRESSION must be gzip or
 [ -z "$baseline" ] || [ -x "$baseline" ] || die "BENCH_BERTH_BASELINE=$baseline is not an executable"
 
 # --- tools -------------------------------------------------------------
-apt_updated=0
-need() { # need COMMAND [PACKAGE]
-    command -v "$1" >/dev/null 2>&1 && return 0
-    command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available"
-    echo "== installing ${2:-$1}"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y "${2:-$1}" >/dev/null 2>&1; then
-        if [ "$apt_updated" -eq 0 ]; then
-            apt-get update >/dev/null
-            apt_updated=1
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y "${2:-$1}" >/dev/null
-    fi
-    command -v "$1" >/dev/null 2>&1 || die "installing ${2:-$1} did not provide $1"
-}
 scripts/registry-fixtures.sh # docker-registry, skopeo
 need hyperfine
 need jq
