@@ -52,3 +52,22 @@ need() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y "${2:-$1}" >/dev/null
     command -v "$1" >/dev/null 2>&1 || die "installing ${2:-$1} did not provide $1"
 }
+
+# build_release_and_fixture: refuses paths the scripts cannot quote, builds
+# berth (release) and sets $tarball to the busybox rootfs fixture
+# (BERTH_BUSYBOX_TAR, or built under target/fixtures). Needs $work, $berth
+# and $repo.
+build_release_and_fixture() {
+    case "$work$berth" in
+        *[[:space:]\'\"\\]*) die "paths with spaces or quotes are not supported: $work $berth" ;;
+    esac
+    echo "== cargo build --release"
+    cargo build --release --quiet
+    [ -x "$berth" ] || die "$berth was not built"
+
+    tarball="${BERTH_BUSYBOX_TAR:-$repo/target/fixtures/busybox-rootfs.tar}"
+    if [ ! -f "$tarball" ]; then
+        echo "== building the busybox fixture"
+        scripts/fixtures.sh "$(dirname "$tarball")" >/dev/null
+    fi
+}

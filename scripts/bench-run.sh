@@ -115,20 +115,9 @@ trap 'exit 143' TERM
 work="$(mktemp -d /var/tmp/berth-bench-XXXXXX)"
 root="$work/root"
 bundle="$work/bundle"
-case "$work$berth" in
-    *[[:space:]\'\"\\]*) die "paths with spaces or quotes are not supported: $work $berth" ;;
-esac
 
 # --- build and image -----------------------------------------------------
-echo "== cargo build --release"
-cargo build --release --quiet
-[ -x "$berth" ] || die "$berth was not built"
-
-tarball="${BERTH_BUSYBOX_TAR:-$repo/target/fixtures/busybox-rootfs.tar}"
-if [ ! -f "$tarball" ]; then
-    echo "== building the busybox fixture"
-    scripts/fixtures.sh "$(dirname "$tarball")" >/dev/null
-fi
+build_release_and_fixture
 
 B=("$berth" --root "$root")
 bs="$berth --root $root" # the same, as a string for hyperfine
