@@ -71,3 +71,23 @@ build_release_and_fixture() {
         scripts/fixtures.sh "$(dirname "$tarball")" >/dev/null
     fi
 }
+
+# remove_work_dir: for the EXIT traps, after berth's own cleanup: kills
+# monitors of the private root under $work that outlived it, unmounts what
+# is left under $work, and deletes it.
+remove_work_dir() {
+    # Monitors that outlived `rm -f` (they should not): end them by pid.
+    local pid cmdline
+    for pid in $(pgrep -f -- "__monitor" 2>/dev/null); do
+        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+        case "$cmdline" in *"$work"*) kill -KILL "$pid" 2>/dev/null ;; esac
+    done
+    # Mounts under the work directory, deepest first.
+    local mnt
+    awk -v w="$work" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+        while read -r mnt; do umount -l "$mnt"; done
+    rm -rf "$work"
+    if grep -qF "$work" /proc/self/mountinfo; then
+        echo "warning: mounts under $work are left behind" >&2
+    fi
+}

@@ -71,20 +71,7 @@ cleanup() {
         fi
     fi
     if [ -n "$work" ]; then
-        # Monitors that outlived `rm -f` (they should not): end them by pid.
-        local pid cmdline
-        for pid in $(pgrep -f -- "__monitor" 2>/dev/null); do
-            cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
-            case "$cmdline" in *"$work"*) kill -KILL "$pid" 2>/dev/null ;; esac
-        done
-        # Mounts under the work directory, deepest first.
-        local mnt
-        awk -v w="$work" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-            while read -r mnt; do umount -l "$mnt"; done
-        rm -rf "$work"
-        if grep -qF "$work" /proc/self/mountinfo; then
-            echo "warning: mounts under $work are left behind" >&2
-        fi
+        remove_work_dir
     fi
     if [ -n "${subnet_prefix:-}" ] && ip -4 route show | grep -q "^$subnet_prefix"; then
         echo "warning: a route to ${subnet_prefix}0/24 is left behind (bridge not removed)" >&2
