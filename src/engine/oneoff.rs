@@ -235,18 +235,8 @@ fn prerequisites(desired: &Desired, observed: &super::plan::Observed, service: &
 mod tests {
     use super::*;
     use crate::engine::plan::{Observed, ObservedResource};
-    use crate::spec::loader::{load, LoadOptions};
 
-    fn project(yaml: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
-        let options = LoadOptions {
-            working_dir: dir.path().to_path_buf(),
-            project_name: Some("demo".into()),
-            ..LoadOptions::default()
-        };
-        load(&options).unwrap().project
-    }
+    use crate::spec::loader::demo_project as project;
 
     const YAML: &str = "services:\n  web:\n    image: busybox\n    command: [httpd, -f]\n    restart: always\n    ports: ['8080:80']\n    environment: {A: '1', B: '2'}\n    container_name: fixed\n";
 

@@ -499,18 +499,8 @@ fn container_labels(replica: &Replica<'_>, service: &Service) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::loader::{load, LoadOptions};
 
-    fn project(yaml: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
-        let options = LoadOptions {
-            working_dir: dir.path().to_path_buf(),
-            project_name: Some("demo".into()),
-            ..LoadOptions::default()
-        };
-        load(&options).unwrap().project
-    }
+    use crate::spec::loader::demo_project as project;
 
     fn spec(project: &Project, service: &str) -> ContainerSpec {
         let name = format!("demo-{service}-1");

@@ -297,8 +297,8 @@ pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Opt
     // The init's pidfd wakes us the moment the command dies; the monitor
     // records the exit right after. `down` stops one dependency level after
     // another, so every poll period would be paid once per level.
-    let mut init_exit: Option<std::os::fd::OwnedFd> = None;
-    let mut opened = false;
+    // Opened at the first wait (`None` inside: no pidfd to be had).
+    let mut init_exit: Option<Option<std::os::fd::OwnedFd>> = None;
     loop {
         let state = container.state()?;
         match state.status {
@@ -309,11 +309,9 @@ pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Opt
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             return Ok(None);
         }
-        if !opened {
-            opened = true;
-            init_exit = state.pid.and_then(|pid| super::monitor::pidfd(Pid::from_raw(pid)));
-        }
-        match &init_exit {
+        let init_exit =
+            init_exit.get_or_insert_with(|| state.pid.and_then(|pid| super::monitor::pidfd(Pid::from_raw(pid))));
+        match init_exit {
             Some(fd) if !readable_within(fd, Duration::from_millis(2)) => {}
             // Exited (or no pidfd): the exit record follows within moments.
             _ => std::thread::sleep(Duration::from_micros(300)),

@@ -731,3 +731,18 @@ fn yaml_path(path: &serde_path_to_error::Path) -> YamlPath {
             .collect(),
     )
 }
+
+/// `yaml` loaded as project "demo" from a throwaway directory, for the unit
+/// tests of what consumes a [`Project`].
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn demo_project(yaml: &str) -> Project {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+    let options = LoadOptions {
+        working_dir: dir.path().to_path_buf(),
+        project_name: Some("demo".into()),
+        ..LoadOptions::default()
+    };
+    load(&options).unwrap().project
+}
