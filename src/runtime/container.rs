@@ -174,9 +174,13 @@ impl Container {
         crate::store::write_atomic_volatile(&path, &bytes).map_err(io_error(&path))
     }
 
-    /// The cgroup name of this container under an engine root.
+    /// The cgroup name of this container under an engine root: one
+    /// directory at the top of each hierarchy, as runc's `/<id>`. A shared
+    /// per-root parent would cost a `mkdir` and an `rmdir` in every
+    /// hierarchy per container (the last container out removes it) and
+    /// race between one container's removal and the next one's creation.
     pub fn cgroup_name(root_tag: &str, id: &str) -> String {
-        format!("berth-{root_tag}/{id}")
+        format!("berth-{root_tag}-{id}")
     }
 }
 

@@ -419,18 +419,22 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
         let _ = kill_container(container, Signal::SIGKILL);
         wait_exit(container, Some(Duration::from_secs(30)))?;
     }
-    // Its monitor finishes its own cleanup first (a residue check right
-    // after `rm` must find nothing of it).
-    if let Ok(state) = container.state() {
-        wait_monitor_gone(&state);
+    let state = container.state().ok();
+    // The exit is recorded, so the monitor writes nothing the directory
+    // still needs: it is removed while the monitor takes down the cgroup
+    // and links (on another CPU), and `rm` returns only once the monitor
+    // is gone too (a residue check right after `rm` must find nothing).
+    let hidden = container.hide(root)?;
+    let removed = fs::remove_dir_all(&hidden);
+    if let Some(state) = &state {
+        wait_monitor_gone(state);
     }
     if let Ok(cg) = Cgroup::open(&Container::cgroup_name(&root.tag(), &container.config.id)) {
         let _ = cg.destroy();
     }
     // Normally done by the monitor at exit; repeated for one that died.
     let _ = crate::network::endpoint::detach(root, &container.config);
-    let hidden = container.hide(root)?;
-    fs::remove_dir_all(&hidden).map_err(|e| LifecycleError::Operation {
+    removed.map_err(|e| LifecycleError::Operation {
         action: "removing",
         id: container.config.name.clone(),
         message: e.to_string(),

@@ -129,7 +129,6 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) ->
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
-            release_startup_pages();
             supervise(root, &container, running)
         }
         Err(message) => {
@@ -189,39 +188,23 @@ fn start(root: &Root, container: &Container, listener: UnixListener, wait_attach
     if !config.hooks.is_empty() {
         super::hooks::write_bundle(config, &container.dir).map_err(|e| e.to_string())?;
     }
-    let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
-        .map_err(|e| e.to_string())?;
-    let spawned = super::faults::fail_point("cgroup")
-        .and_then(|()| {
-            crate::network::endpoint::claim(root, config).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
-        })
-        .and_then(|()| spawn(root, container, &cgroup, &listener, wait_attach));
-    match spawned {
-        Ok((child, stdio, clients)) => {
-            // A failed poststart hook is a warning (runtime spec), put where
-            // the container's user looks: its log.
-            let mut log = log;
-            let warnings =
-                super::hooks::warnings_for(config, &container.dir, HookStage::Poststart, Some(child.as_raw()));
-            if !warnings.is_empty() {
-                let _ = log.write(1, warnings.as_bytes());
-            }
-            Ok(Running {
-                child,
-                cgroup,
-                stdio,
-                log,
-                listener,
-                clients,
-                ports,
-            })
-        }
-        Err(message) => {
-            let _ = cgroup.destroy();
-            let _ = crate::network::endpoint::detach_links(config);
-            Err(message)
-        }
+    let (child, cgroup, stdio, clients) = spawn(root, container, &listener, wait_attach)?;
+    // A failed poststart hook is a warning (runtime spec), put where the
+    // container's user looks: its log.
+    let mut log = log;
+    let warnings = super::hooks::warnings_for(config, &container.dir, HookStage::Poststart, Some(child.as_raw()));
+    if !warnings.is_empty() {
+        let _ = log.write(1, warnings.as_bytes());
     }
+    Ok(Running {
+        child,
+        cgroup,
+        stdio,
+        log,
+        listener,
+        clients,
+        ports,
+    })
 }
 
 fn bind_ports(config: &super::config::ContainerConfig) -> Result<super::ports::proxy::Proxy, String> {
@@ -296,15 +279,15 @@ fn console_stdio(socket: &OwnedFd) -> Result<Option<Stdio>, String> {
     }))
 }
 
-/// Forks the init as pid 1 of a new pid namespace, puts it in the cgroup,
+/// Forks the init as pid 1 of a new pid namespace, makes its cgroup while
+/// the init builds its rootfs, puts it in the cgroup,
 /// optionally waits for a client, and waits for its exec (or its error).
 fn spawn(
     root: &Root,
     container: &Container,
-    cgroup: &Cgroup,
     listener: &UnixListener,
     wait_attach: bool,
-) -> Result<(Pid, Stdio, Vec<Client>), String> {
+) -> Result<(Pid, Cgroup, Stdio, Vec<Client>), String> {
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (child_stdio, pending) = stdio_pair(container.config.tty, container.config.interactive)?;
@@ -374,45 +357,62 @@ fn spawn(
                     .map_err(|e| abort(format!("returning to the host network namespace: {e}")))?;
             }
             super::hooks::restore_pid_namespace(host_pidns.as_ref()).map_err(abort)?;
-            cgroup.add_task(child.as_raw()).map_err(|e| abort(e.to_string()))?;
-            crate::network::endpoint::attach(root, &container.config, child.as_raw())
-                .map_err(|e| abort(format!("{:#}", anyhow::Error::from(e))))?;
-            // The container's process, cgroup and network exist; its init
-            // builds the rootfs and then waits on `go` before it enters its
-            // cgroup namespace and runs anything of the container's.
-            super::hooks::run_for(
-                &container.config,
-                &container.dir,
-                HookStage::CreateRuntime,
-                Some(child.as_raw()),
-            )
-            .map_err(|e| abort(e.to_string()))?;
-            let mut clients = Vec::new();
-            if wait_attach {
-                clients.push(accept_within(listener, ATTACH_WAIT).map_err(abort)?);
-            }
+            // The init builds its rootfs meanwhile (overlay, /proc, /dev,
+            // its terminal); on two CPUs that overlaps with making the
+            // cgroup, which the init enters before it runs anything of the
+            // container's.
+            let config = &container.config;
+            let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
+                .map_err(|e| abort(e.to_string()))?;
+            let released = |message: String| {
+                let _ = cgroup.destroy();
+                let _ = crate::network::endpoint::detach_links(config);
+                message
+            };
+            let placed = super::faults::fail_point("cgroup")
+                .and_then(|()| {
+                    crate::network::endpoint::claim(root, config).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+                })
+                .and_then(|()| cgroup.add_task(child.as_raw()).map_err(|e| e.to_string()))
+                .and_then(|()| {
+                    crate::network::endpoint::attach(root, config, child.as_raw())
+                        .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+                })
+                // The container's process, cgroup and network exist; its
+                // init waits on `go` before it enters its cgroup namespace.
+                .and_then(|()| {
+                    super::hooks::run_for(config, &container.dir, HookStage::CreateRuntime, Some(child.as_raw()))
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|()| match wait_attach {
+                    true => accept_within(listener, ATTACH_WAIT).map(|client| vec![client]),
+                    false => Ok(Vec::new()),
+                });
+            let clients = placed.map_err(|message| released(abort(message)))?;
             drop(go_w);
             // A console arrives before the exec; EOF without one means the
             // init failed first, and the error pipe says why.
             let stdio = match pending {
                 Pending::Ready(stdio) => Some(stdio),
-                Pending::Console(socket) => console_stdio(&socket).map_err(abort)?,
+                Pending::Console(socket) => console_stdio(&socket).map_err(|m| released(abort(m)))?,
             };
             let mut message = String::new();
             let _ = (&init_errors).read_to_string(&mut message);
             if !message.is_empty() {
                 let _ = waitpid(child, None);
-                return Err(message);
+                return Err(released(message));
             }
-            let stdio = stdio.ok_or_else(|| abort("the init sent no terminal".to_string()))?;
+            let stdio = stdio.ok_or_else(|| released(abort("the init sent no terminal".to_string())))?;
             let mut state = ContainerState::created();
             state.status = Status::Running;
             state.pid = Some(child.as_raw());
             state.monitor_pid = Some(std::process::id() as i32);
             state.started_at = Some(now_rfc3339());
-            container.save_state(&state).map_err(|e| e.to_string())?;
+            container
+                .save_state(&state)
+                .map_err(|e| released(abort(e.to_string())))?;
             let _ = crate::network::hosts::refresh_for_container(root, container);
-            Ok((child, stdio, clients))
+            Ok((child, cgroup, stdio, clients))
         }
     }
 }
@@ -433,6 +433,10 @@ fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, S
     })
 }
 
+/// How long the container is left alone before the monitor drops what it
+/// only needed to start it ([`release_startup_pages`]).
+const SETTLE_MILLIS: u16 = 50;
+
 /// Copies output to the log and clients until the container exits, then
 /// records how.
 fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
@@ -443,6 +447,9 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
     let mut open: Vec<bool> = vec![true; running.stdio.outputs.len()];
     let mut status = None;
     let mut buf = vec![0u8; 16 * 1024];
+    // The start's pages are dropped at the first quiet moment, not before
+    // the first poll: a short command's exit is then noticed at once.
+    let mut settled = false;
     loop {
         // Poll set: outputs still open, the listener, the clients.
         let output_fds: Vec<(usize, usize, RawFd)> = running
@@ -461,7 +468,16 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
             fds.push(fd.as_raw_fd());
         }
         let port_fds = running.ports.poll_fds();
-        let (ready, port_ready) = poll_ready(&fds, &port_fds, if status.is_none() { 200 } else { 0 });
+        let timeout = match (status, settled) {
+            (Some(_), _) => 0,
+            (None, false) => SETTLE_MILLIS,
+            (None, true) => 200,
+        };
+        let (ready, port_ready) = poll_ready(&fds, &port_fds, timeout);
+        if !settled && status.is_none() && port_ready.is_empty() && !ready.contains(&true) {
+            release_startup_pages();
+            settled = true;
+        }
         running.ports.handle(&port_ready);
 
         for (slot, (index, stream, fd)) in output_fds.iter().enumerate() {

@@ -90,7 +90,7 @@ impl Cgroup {
         })
     }
 
-    /// Creates `name` (a relative path like `berth-1a2b3c4d/<container-id>`)
+    /// Creates `name` (a relative path like `berth-1a2b3c4d-<container-id>`)
     /// in every hierarchy and applies `resources`. Values are validated
     /// before anything is created; on any failure every directory this call
     /// made is removed again.

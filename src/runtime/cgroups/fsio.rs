@@ -59,8 +59,8 @@ pub(crate) fn via_crate<T>(
 /// Creates `root/name` one component at a time, recording each directory it
 /// made (outermost first) so a failed create can remove exactly those.
 pub(crate) fn mkdirs(root: &Path, name: &str, created: &mut Vec<PathBuf>) -> Result<PathBuf, CgroupError> {
-    // The root's shared parent (`berth-<tag>`) is removed by the last
-    // container to leave it: one that does so between our mkdir of the
+    // A shared parent (`a` of `a/b`) is removed by the last cgroup to
+    // leave it: one that does so between our mkdir of the
     // parent and of the child makes the child's mkdir fail with ENOENT.
     // Starting over makes the parent again.
     let mut attempts = 0;
