@@ -3,7 +3,8 @@
 //! and the result depends only on the profile, the capabilities, the
 //! kernel and the architecture, which together name the cache file.
 //!
-//! Format: `BERTHBPF1\n`, then per program a little-endian u32
+//! Format: `BERTHBPF2\n` (2: since programs start with a binary search),
+//! then per program a little-endian u32
 //! instruction count and that many `struct sock_filter` (u16 code, u8 jt,
 //! u8 jf, u32 k, little-endian). A file that does not parse is ignored
 //! and rewritten.
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{host_release, CompiledFilter};
 
-const MAGIC: &[u8] = b"BERTHBPF1\n";
+const MAGIC: &[u8] = b"BERTHBPF2\n";
 
 /// The cache file for `profile` (its JSON text) and `caps`, on this
 /// kernel and architecture.

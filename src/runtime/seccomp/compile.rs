@@ -1,4 +1,5 @@
-//! Compiling a resolved profile to BPF with seccompiler.
+//! Compiling a resolved profile to BPF with seccompiler (behind a binary
+//! search over the unconditionally matched syscalls, `search`).
 //!
 //! seccompiler builds a filter with exactly two outcomes (`match_action`
 //! for syscalls a rule matches, `mismatch_action` for the rest), while a
@@ -52,6 +53,11 @@ use super::resolve::{Resolved, ResolvedRule};
 /// The BPF programs for `resolved`, in install order (see the module doc).
 /// Empty when the profile allows everything.
 pub fn programs(resolved: &Resolved) -> Result<Vec<BpfProgram>, SeccompError> {
+    programs_with(resolved, true)
+}
+
+/// [`programs`], with or without the binary search (tests compare both).
+pub(super) fn programs_with(resolved: &Resolved, search: bool) -> Result<Vec<BpfProgram>, SeccompError> {
     let arch = native_arch()?;
     let mut actions: Vec<&SeccompAction> = Vec::new();
     for rule in &resolved.rules {
@@ -62,7 +68,7 @@ pub fn programs(resolved: &Resolved) -> Result<Vec<BpfProgram>, SeccompError> {
     let mut programs = Vec::with_capacity(actions.len() + 1);
     for action in actions.into_iter().rev() {
         let rules = resolved.rules.iter().filter(|r| &r.action == action);
-        programs.push(program(rules, SeccompAction::Allow, action, arch)?);
+        programs.push(program(rules, SeccompAction::Allow, action, arch, search)?);
     }
     if resolved.default_action != SeccompAction::Allow {
         programs.push(program(
@@ -70,15 +76,23 @@ pub fn programs(resolved: &Resolved) -> Result<Vec<BpfProgram>, SeccompError> {
             resolved.default_action.clone(),
             &SeccompAction::Allow,
             arch,
+            search,
         )?);
     }
     Ok(programs)
 }
 
+/// `AUDIT_ARCH_X86_64`, the `arch` of `struct seccomp_data`.
+#[cfg(target_arch = "x86_64")]
+const NATIVE_AUDIT_ARCH: u32 = 0xC000_003E;
+
 #[cfg(target_arch = "x86_64")]
 fn native_arch() -> Result<TargetArch, SeccompError> {
     Ok(TargetArch::x86_64)
 }
+
+#[cfg(not(target_arch = "x86_64"))]
+const NATIVE_AUDIT_ARCH: u32 = 0;
 
 #[cfg(not(target_arch = "x86_64"))]
 fn native_arch() -> Result<TargetArch, SeccompError> {
@@ -91,13 +105,33 @@ fn program<'a>(
     mismatch: SeccompAction,
     on_match: &SeccompAction,
     arch: TargetArch,
+    search: bool,
 ) -> Result<BpfProgram, SeccompError> {
     let compile_error = |source| SeccompError::Compile {
         action: format!("{on_match:?} (mismatch {mismatch:?})"),
         source,
     };
-    let map = rule_map(rules).map_err(compile_error)?;
+    let mut map = rule_map(rules).map_err(compile_error)?;
+    if !search {
+        let filter = SeccompFilter::new(map, mismatch.clone(), on_match.clone(), arch).map_err(compile_error)?;
+        return BpfProgram::try_from(filter).map_err(compile_error);
+    }
+    // Unconditional entries go to the search; seccompiler's program keeps
+    // the conditional ones (and decides every number the search misses).
+    let unconditional: Vec<u32> = map
+        .iter()
+        .filter(|(_, rules)| rules.is_empty())
+        .filter_map(|(nr, _)| u32::try_from(*nr).ok())
+        .collect();
+    let full = map.clone();
+    map.retain(|nr, rules| !rules.is_empty() || u32::try_from(*nr).is_err());
     let filter = SeccompFilter::new(map, mismatch.clone(), on_match.clone(), arch).map_err(compile_error)?;
+    let fallback = BpfProgram::try_from(filter).map_err(compile_error)?;
+    let runs = super::search::runs(unconditional);
+    if let Some(program) = super::search::prepend(&runs, NATIVE_AUDIT_ARCH, on_match.clone().into(), fallback) {
+        return Ok(program);
+    }
+    let filter = SeccompFilter::new(full, mismatch.clone(), on_match.clone(), arch).map_err(compile_error)?;
     BpfProgram::try_from(filter).map_err(compile_error)
 }
 

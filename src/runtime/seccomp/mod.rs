@@ -21,6 +21,7 @@ mod emulator;
 mod error;
 mod profile;
 mod resolve;
+mod search;
 mod syscalls;
 
 use std::io;

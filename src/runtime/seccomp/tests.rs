@@ -170,3 +170,50 @@ fn embedded_profile_is_dockers() {
     assert_eq!(profile.arch_map[0].architecture, "SCMP_ARCH_X86_64");
     assert!(profile.syscalls.len() > 30);
 }
+
+/// The programs with the binary search in front decide every syscall
+/// number (and the argument values the conditional rules look at) exactly
+/// as seccompiler's linear programs do, for Docker's profile with the
+/// default capabilities, with CAP_SYS_ADMIN and with every capability.
+#[test]
+fn the_search_decides_as_the_linear_program() {
+    use super::compile::programs_with;
+    let all_caps: Vec<&str> = crate::runtime::caps::ALL.to_vec();
+    for extra in [&[][..], &["CAP_SYS_ADMIN"][..], &all_caps[..]] {
+        let caps: Vec<String> = DOCKER_CAPS.iter().chain(extra).map(|c| c.to_string()).collect();
+        let profile = parse(DOCKER_DEFAULT_JSON, "test").unwrap();
+        let kernel = KernelVersion { major: 6, minor: 1 };
+        let resolved = resolve::resolve(&profile, &Target::native(&caps, kernel)).unwrap();
+        let searched = programs_with(&resolved, true).unwrap();
+        let linear = programs_with(&resolved, false).unwrap();
+        let size = |p: &[seccompiler::BpfProgram]| p.iter().map(Vec::len).sum::<usize>();
+        assert!(
+            size(&searched) * 3 < size(&linear),
+            "searched {} vs linear {} instructions",
+            size(&searched),
+            size(&linear)
+        );
+        let args: [&[u64]; 6] = [
+            &[],
+            &[libc::AF_VSOCK as u64],
+            &[(libc::CLONE_NEWNS | libc::SIGCHLD) as u64],
+            &[0x20008],
+            &[1],
+            &[u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX],
+        ];
+        let numbers = (-2i64..600).chain([0x4000_0000, 0x4000_0001, 0x4000_0200, i64::from(i32::MAX)]);
+        for nr in numbers {
+            for a in args {
+                let data = SeccompData::x86_64(nr, a);
+                assert_eq!(
+                    run_all(&searched, &data),
+                    run_all(&linear, &data),
+                    "nr {nr}, args {a:?}"
+                );
+            }
+        }
+        let mut other_arch = SeccompData::x86_64(libc::SYS_read, &[]);
+        other_arch.arch = 0x4000_0003;
+        assert_eq!(run_all(&searched, &other_arch), KILL_PROCESS);
+    }
+}
