@@ -14,7 +14,7 @@ fn container_is_isolated_like_docker() {
     let script = r#"
         hostname
         echo "pid=$$"
-        grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+        grep -E '^(CapEff|NoNewPrivs|Seccomp|SigIgn|SigBlk):' /proc/self/status
         echo "keys=$(cat /proc/keys | wc -c)"
         echo "timer_list=$(cat /proc/timer_list | wc -c)"
         echo 1 > /proc/sys/kernel/shm_rmid_forced 2>/dev/null && echo procsys=rw || echo procsys=ro
@@ -53,6 +53,10 @@ fn container_is_isolated_like_docker() {
         "CapEff:\t00000000a80425fb\n",
         "NoNewPrivs:\t0\n",
         "Seccomp:\t2\n",
+        // Nothing of the engine's own signal setup (Rust ignores SIGPIPE)
+        // leaks into the container: `yes | head` must end by SIGPIPE.
+        "SigIgn:\t0000000000000000\n",
+        "SigBlk:\t0000000000000000\n",
         "keys=0\n",
         "timer_list=0\n",
         "procsys=ro\n",
@@ -203,6 +207,11 @@ fn detached_logs_exec_stop_and_rm() {
     assert_eq!(lines[0], &id.trim()[..12]);
     assert_ne!(lines[1], "1", "exec runs beside pid 1");
     assert_eq!(e.ok(&["container", "exec", "-u", "app", "web", "id", "-u"]), "1000\n");
+    // The CLI's ignored SIGPIPE does not reach the exec'd command.
+    assert_eq!(
+        e.ok(&["container", "exec", "web", "grep", "SigIgn", "/proc/self/status"]),
+        "SigIgn:\t0000000000000000\n"
+    );
     let out = e.berth(&["container", "exec", "web", "no-such-binary"]);
     assert_eq!(out.status.code(), Some(127));
     assert!(

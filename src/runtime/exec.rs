@@ -198,7 +198,8 @@ fn enter_and_exec(
     drop(pty);
     let program = init::find_program(Path::new("/"), &options.args, env)?;
     nix::unistd::chdir(workdir).map_err(|e| format!("chdir to {workdir}: {e}"))?;
-    init::close_other_fds(-1);
+    init::close_other_fds_at_exec(-1);
+    init::reset_signals();
     if config.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("setting no_new_privs: {e}"))?;
     }

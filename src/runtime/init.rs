@@ -156,7 +156,8 @@ fn setup_and_exec(
     }
     apply_rlimits(config)?;
     nix::unistd::chdir(config.working_dir.as_str()).map_err(|e| format!("chdir to {}: {e}", config.working_dir))?;
-    close_other_fds(error_fd);
+    close_other_fds_at_exec(error_fd);
+    reset_signals();
     // Resolved in the container's filesystem now; still root with every
     // capability, before seccomp and the user switch below.
     hooks::run_for(config, dir, HookStage::StartContainer, Some(host_pid)).map_err(|e| e.to_string())?;
@@ -355,8 +356,70 @@ fn apply_rlimits(config: &ContainerConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Closes every descriptor above stderr except `keep`, so nothing of the
-/// monitor leaks into the container (runc GHSA-xr7r-f8xq-vfvv).
+/// Puts every signal back to its default action and unblocks them all:
+/// an ignored signal stays ignored across `execve` (signal(7)), and Rust's
+/// runtime ignores SIGPIPE in the monitor and the CLI, so without this a
+/// container's `yes | head` would print "Broken pipe" instead of ending
+/// quietly, unlike under Docker.
+pub(super) fn reset_signals() {
+    // The kernel's `struct sigaction` on x86_64 and aarch64: handler,
+    // flags, restorer, mask. The raw call, because glibc refuses to touch
+    // its own real-time signals 32 and 33, which a caller may have ignored
+    // too (they then show in the container's SigIgn).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a plain syscall with a valid `struct sigaction` of the
+        // kernel's layout and size 8 for the mask; SIG_DFL installs no
+        // handler of ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}
+
+/// Nothing of the monitor leaks into the container (runc
+/// GHSA-xr7r-f8xq-vfvv): right before the exec, every descriptor above
+/// stderr is marked close-on-exec with one `close_range(2)` (Linux 5.11);
+/// on older kernels each one but `keep` is closed now. `keep` (the init's
+/// error pipe) is close-on-exec itself: it must stay open until the exec,
+/// and close with it.
+pub(super) fn close_other_fds_at_exec(keep: RawFd) {
+    // SAFETY: a plain syscall on a descriptor range; marking descriptors
+    // close-on-exec changes nothing before the exec.
+    let marked = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) == 0 };
+    if !marked {
+        close_other_fds(keep);
+    }
+}
+
+/// Closes every descriptor above stderr except `keep` now (the `--init`
+/// supervisor, which never execs).
 pub(super) fn close_other_fds(keep: RawFd) {
     let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
         .map(|d| {

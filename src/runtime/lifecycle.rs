@@ -162,6 +162,81 @@ pub fn start_attached(root: &Root, container: &Container) -> Result<(i32, Attach
 }
 
 fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, Option<AttachClient>), LifecycleError> {
+    start_pending(root, container, attach, PendingMonitor::spawn(root)?)
+}
+
+/// A monitor process started before its container is ready: it loads
+/// (exec, dynamic linking, runtime setup) while the CLI creates the
+/// container, then waits for its orders — which container, attached or
+/// not — on a pipe. Dropped without orders, it exits having made nothing.
+pub struct PendingMonitor {
+    child: std::process::Child,
+    sync: Option<std::os::fd::OwnedFd>,
+    orders: Option<std::os::fd::OwnedFd>,
+}
+
+impl PendingMonitor {
+    /// Starts `berth-monitor --await` (see [`monitor_program`]): fd 3 is
+    /// its sync pipe (it reports how the start went), fd 4 its orders.
+    pub fn spawn(root: &Root) -> Result<PendingMonitor, LifecycleError> {
+        let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")));
+        let (sync_r, sync_w) = pipe()?;
+        let (orders_r, orders_w) = pipe()?;
+        let (sync_fd, orders_fd) = (sync_w.as_raw_fd(), orders_r.as_raw_fd());
+        let mut command = Command::new(monitor_program());
+        command
+            .args(super::monitor::await_args(root.path()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls (setsid, fcntl, dup2)
+        // between fork and exec. An orders pipe that is fd 3 itself is
+        // moved out of the way first, so the first dup2 cannot close it.
+        unsafe {
+            command.pre_exec(move || {
+                nix::libc::setsid();
+                let orders = match orders_fd {
+                    3 => nix::libc::fcntl(orders_fd, nix::libc::F_DUPFD, 5),
+                    fd => fd,
+                };
+                if orders < 0 || nix::libc::dup2(sync_fd, 3) < 0 || nix::libc::dup2(orders, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // dup2 onto the same number keeps CLOEXEC: clear it here.
+                if nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 || nix::libc::fcntl(4, nix::libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))?;
+        Ok(PendingMonitor {
+            child,
+            sync: Some(sync_r),
+            orders: Some(orders_w),
+        })
+    }
+}
+
+impl Drop for PendingMonitor {
+    fn drop(&mut self) {
+        // Without orders the monitor reads EOF and exits: reap it.
+        if self.orders.take().is_some() {
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// [`start`] with a monitor [`PendingMonitor::spawn`]ed earlier (`run`
+/// starts it before it creates the container).
+pub fn start_pending(
+    root: &Root,
+    container: &Container,
+    attach: bool,
+    mut pending: PendingMonitor,
+) -> Result<(i32, Option<AttachClient>), LifecycleError> {
     let state = container.state()?;
     match state.status {
         Status::Running => return Ok((state.pid.unwrap_or_default(), None)),
@@ -173,29 +248,18 @@ fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, 
     super::cgroups::prime();
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
-    let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")))?;
-    let sync_fd = sync_w.as_raw_fd();
-    let mut command = Command::new(monitor_program());
-    command
-        .args(super::monitor::args(root.path(), &container.dir, attach))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls (setsid, dup2) between fork and
-    // exec; fd 3 becomes the monitor's sync pipe (dup2 clears CLOEXEC).
-    unsafe {
-        command.pre_exec(move || {
-            nix::libc::setsid();
-            if nix::libc::dup2(sync_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    if let Some(orders) = pending.orders.take() {
+        let mut orders = fs::File::from(orders);
+        let sent = std::io::Write::write_all(&mut orders, &super::monitor::encode_orders(&container.dir, attach));
+        // Closing the pipe ends the orders.
+        drop(orders);
+        sent.map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))?;
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))?;
-    drop(sync_w);
+    let sync_r = pending
+        .sync
+        .take()
+        .ok_or_else(|| LifecycleError::Start("the monitor was started already".into()))?;
+    let child = &mut pending.child;
     // The monitor daemonizes (forks, and the first process exits), so this
     // reaps only that first process; the real monitor is adopted by init.
     let _ = child.wait();
@@ -426,10 +490,12 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
     // is gone too (a residue check right after `rm` must find nothing).
     let hidden = container.hide(root)?;
     let removed = fs::remove_dir_all(&hidden);
+    let cgroup = Cgroup::named(&Container::cgroup_name(&root.tag(), &container.config.id)).ok();
     if let Some(state) = &state {
         wait_monitor_gone(state);
     }
-    if let Ok(cg) = Cgroup::open(&Container::cgroup_name(&root.tag(), &container.config.id)) {
+    // Normally gone with the monitor; removed here after one that died.
+    if let Some(cg) = cgroup.filter(Cgroup::exists) {
         let _ = cg.destroy();
     }
     // Normally done by the monitor at exit; repeated for one that died.

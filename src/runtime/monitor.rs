@@ -7,6 +7,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -34,7 +35,7 @@ pub const SYNC_ERROR: &str = "error";
 /// How long a start that waits for an attach client waits for it.
 const ATTACH_WAIT: Duration = Duration::from_secs(10);
 
-/// The monitor's command line, as [`super::lifecycle`] builds it:
+/// The monitor's command line for one container:
 /// `--root ROOT __monitor DIR [--attach]`. The verb stays in the command
 /// line of the dedicated binary too, which is how a pid is recognised as a
 /// monitor (`lifecycle::is_zombie_or_other`).
@@ -46,28 +47,84 @@ pub fn args(root: &Path, dir: &Path, attach: bool) -> Vec<std::ffi::OsString> {
     args
 }
 
+/// The command line of a monitor started before its container exists
+/// (`lifecycle::PendingMonitor`): `--root ROOT __monitor --await`; it reads
+/// its orders ([`encode_orders`]) from fd 4.
+pub fn await_args(root: &Path) -> Vec<std::ffi::OsString> {
+    vec!["--root".into(), root.into(), MONITOR_VERB.into(), AWAIT.into()]
+}
+
+const AWAIT: &str = "--await";
+
+/// A pending monitor's orders: `1` (attach) or `0`, then the container
+/// directory's bytes, up to the end of the pipe.
+pub fn encode_orders(dir: &Path, attach: bool) -> Vec<u8> {
+    let mut orders = vec![if attach { b'1' } else { b'0' }];
+    orders.extend_from_slice(dir.as_os_str().as_bytes());
+    orders
+}
+
+/// The inverse of [`encode_orders`]; `None` for anything else (no orders:
+/// the CLI gave up before the container existed).
+fn decode_orders(orders: &[u8]) -> Option<(std::path::PathBuf, bool)> {
+    let (flag, dir) = orders.split_first()?;
+    let attach = match flag {
+        b'1' => true,
+        b'0' => false,
+        _ => return None,
+    };
+    (!dir.is_empty()).then(|| (std::ffi::OsStr::from_bytes(dir).into(), attach))
+}
+
 /// The hidden verb that names a monitor's command line.
 pub const MONITOR_VERB: &str = "__monitor";
 
-/// Runs the monitor when this process's arguments are [`args`]' form;
-/// `None` otherwise.
+/// What a monitor's command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Launch {
+    /// [`args`]: this container (directory), attached or not.
+    Container(std::path::PathBuf, bool),
+    /// [`await_args`]: orders follow on fd 4.
+    Await,
+}
+
+/// Runs the monitor when this process's arguments are [`args`]' or
+/// [`await_args`]' form; `None` otherwise.
 pub fn main_from_args() -> Option<std::process::ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let (root, dir, attach) = parse_args(&args)?;
+    let (root, launch) = parse_args(&args)?;
+    let (dir, attach) = match launch {
+        Launch::Container(dir, attach) => (dir, attach),
+        Launch::Await => {
+            // SAFETY: fd 4 is the orders pipe `lifecycle::PendingMonitor`
+            // set up for us; nothing else owns it.
+            let mut pipe = fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) });
+            let mut orders = Vec::new();
+            let _ = pipe.read_to_end(&mut orders);
+            match decode_orders(&orders) {
+                Some(orders) => orders,
+                None => return Some(std::process::ExitCode::from(1)),
+            }
+        }
+    };
     Some(run_with_sync_fd(&root, &dir, attach))
 }
 
-/// The inverse of [`args`]: (root, container dir, attach).
-fn parse_args(args: &[std::ffi::OsString]) -> Option<(std::path::PathBuf, std::path::PathBuf, bool)> {
+/// The inverse of [`args`] and [`await_args`]: (root, what to run).
+fn parse_args(args: &[std::ffi::OsString]) -> Option<(std::path::PathBuf, Launch)> {
     let [flag, root, verb, dir, rest @ ..] = args else {
         return None;
     };
-    let attach = match rest {
-        [] => false,
-        [a] if a == "--attach" => true,
+    if flag != "--root" || verb != MONITOR_VERB {
+        return None;
+    }
+    let launch = match rest {
+        [] if dir == AWAIT => Launch::Await,
+        [] => Launch::Container(dir.into(), false),
+        [a] if a == "--attach" => Launch::Container(dir.into(), true),
         _ => return None,
     };
-    (flag == "--root" && verb == MONITOR_VERB).then(|| (root.into(), dir.into(), attach))
+    Some((root.into(), launch))
 }
 
 /// The dedicated monitor binary's `main`.
@@ -437,6 +494,9 @@ fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, S
 /// only needed to start it ([`release_startup_pages`]).
 const SETTLE_MILLIS: u16 = 50;
 
+/// The shortest time between two such releases (each reads smaps).
+const RESETTLE: Duration = Duration::from_secs(10);
+
 /// Copies output to the log and clients until the container exits, then
 /// records how.
 fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
@@ -450,6 +510,8 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
     // The start's pages are dropped at the first quiet moment, not before
     // the first poll: a short command's exit is then noticed at once.
     let mut settled = false;
+    let mut release = false;
+    let mut released_at = std::time::Instant::now();
     loop {
         // Poll set: outputs still open, the listener, the clients.
         let output_fds: Vec<(usize, usize, RawFd)> = running
@@ -468,15 +530,30 @@ fn supervise(root: &Root, container: &Container, mut running: Running) -> i32 {
             fds.push(fd.as_raw_fd());
         }
         let port_fds = running.ports.poll_fds();
+        // With a pidfd the exit wakes the poll, so a quiet container leaves
+        // the monitor asleep (and its code pages untouched) until something
+        // happens; only UDP session expiry, or a kernel without pidfds,
+        // needs a timeout.
         let timeout = match (status, settled) {
-            (Some(_), _) => 0,
-            (None, false) => SETTLE_MILLIS,
-            (None, true) => 200,
+            (Some(_), _) => PollTimeout::ZERO,
+            (None, false) => PollTimeout::from(SETTLE_MILLIS),
+            (None, true) if exit_fd.is_some() && !running.ports.has_timers() => PollTimeout::NONE,
+            (None, true) => PollTimeout::from(200u16),
         };
-        let (ready, port_ready) = poll_ready(&fds, &port_fds, timeout);
-        if !settled && status.is_none() && port_ready.is_empty() && !ready.contains(&true) {
-            release_startup_pages();
+        let (ready, port_ready) = poll_ready(&fds, &port_fds, timeout, std::mem::take(&mut release));
+        let quiet = status.is_none() && !port_ready.iter().any(|(_, r)| !r.is_empty()) && !ready.contains(&true);
+        // Activity (output, clients, traffic) faults code back in: drop it
+        // again at the next quiet moment, at most every RESETTLE.
+        if !quiet && settled && released_at.elapsed() >= RESETTLE {
+            settled = false;
+        }
+        if quiet && !settled {
+            released_at = std::time::Instant::now();
+            // Nothing happened: back to sleep, dropping the start's pages
+            // right before the poll (see `poll_ready`).
             settled = true;
+            release = true;
+            continue;
         }
         running.ports.handle(&port_ready);
 
@@ -553,6 +630,9 @@ fn release_startup_pages() {
     let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
         return;
     };
+    // All ranges first, then every madvise in one tight loop: parsing after
+    // a release would fault the parser's code straight back in.
+    let mut clean: Vec<(usize, usize)> = Vec::new();
     let mut mapping: Option<(usize, usize)> = None;
     for line in smaps.lines() {
         let mut fields = line.split_whitespace();
@@ -573,11 +653,8 @@ fn release_startup_pages() {
             continue;
         }
         if first == "Anonymous:" {
-            if let (Some((start, end)), Some("0")) = (mapping.take(), fields.next()) {
-                // SAFETY: [start, end) is a whole private, read-only file
-                // mapping of this process with no anonymous (modified)
-                // pages: dropping its PTEs changes no contents.
-                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+            if let (Some(range), Some("0")) = (mapping.take(), fields.next()) {
+                clean.push(range);
             }
         }
     }
@@ -586,6 +663,12 @@ fn release_startup_pages() {
     // the heap's free pages back instead of keeping them resident.
     // SAFETY: glibc's malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
+    for (start, end) in clean {
+        // SAFETY: [start, end) is a whole private, read-only file mapping
+        // of this process with no anonymous (modified) pages: dropping its
+        // PTEs changes no contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
 }
 
 /// `pidfd_open(2)` (Linux 5.3); `None` on older kernels, where the poll
@@ -601,7 +684,14 @@ pub(crate) fn pidfd(pid: Pid) -> Option<OwnedFd> {
 
 /// Which of `fds` are readable (or hung up) within `millis`, and the
 /// events of `extra` (polled for their own flags) in the same wait.
-fn poll_ready(fds: &[RawFd], extra: &[(RawFd, PollFlags)], millis: u16) -> (Vec<bool>, Vec<(RawFd, PollFlags)>) {
+/// With `release`, [`release_startup_pages`] runs last before the poll, so
+/// that only the few code pages between it and the syscall come back.
+fn poll_ready(
+    fds: &[RawFd],
+    extra: &[(RawFd, PollFlags)],
+    timeout: PollTimeout,
+    release: bool,
+) -> (Vec<bool>, Vec<(RawFd, PollFlags)>) {
     // SAFETY: every descriptor is owned by `Running` for the whole call.
     let borrow = |fd: &RawFd| unsafe { BorrowedFd::borrow_raw(*fd) };
     let mut polls: Vec<PollFd> = fds
@@ -609,7 +699,10 @@ fn poll_ready(fds: &[RawFd], extra: &[(RawFd, PollFlags)], millis: u16) -> (Vec<
         .map(|fd| PollFd::new(borrow(fd), PollFlags::POLLIN))
         .collect();
     polls.extend(extra.iter().map(|(fd, flags)| PollFd::new(borrow(fd), *flags)));
-    let _ = poll(&mut polls, PollTimeout::from(millis));
+    if release {
+        release_startup_pages();
+    }
+    let _ = poll(&mut polls, timeout);
     let events: Vec<PollFlags> = polls
         .iter()
         .map(|p| p.revents().unwrap_or(PollFlags::empty()))
@@ -740,11 +833,29 @@ mod tests {
                 Path::new("/var/lib/berth/containers/abc"),
                 attach,
             );
-            let (root, dir, parsed_attach) = parse_args(&args).expect("monitor command line");
+            let (root, launch) = parse_args(&args).expect("monitor command line");
             assert_eq!(root, Path::new("/var/lib/berth"));
-            assert_eq!(dir, Path::new("/var/lib/berth/containers/abc"));
-            assert_eq!(parsed_attach, attach);
+            assert_eq!(
+                launch,
+                Launch::Container("/var/lib/berth/containers/abc".into(), attach)
+            );
         }
+        let (root, launch) = parse_args(&await_args(Path::new("/r"))).expect("pending monitor");
+        assert_eq!((root.as_path(), launch), (Path::new("/r"), Launch::Await));
+    }
+
+    #[test]
+    fn orders_round_trip_and_nothing_else_is_orders() {
+        for attach in [false, true] {
+            let dir = Path::new("/var/lib/my berth/containers/abc");
+            assert_eq!(
+                decode_orders(&encode_orders(dir, attach)),
+                Some((dir.to_path_buf(), attach))
+            );
+        }
+        assert_eq!(decode_orders(b""), None);
+        assert_eq!(decode_orders(b"1"), None);
+        assert_eq!(decode_orders(b"x/dir"), None);
     }
 
     #[test]

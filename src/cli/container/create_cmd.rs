@@ -312,6 +312,9 @@ fn published_ports(root: &Root, args: &CreateArgs) -> anyhow::Result<Vec<Publish
 }
 
 pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // The monitor loads (exec, linking) while the container is created
+    // here; without orders (a failed create) it exits having made nothing.
+    let monitor = lifecycle::PendingMonitor::spawn(root)?;
     // The monitor's first cgroup write would wait a grace period; start it now.
     crate::runtime::cgroups::prime();
     // In the foreground the CLI removes the container after reading its
@@ -319,11 +322,11 @@ pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitC
     let container = create_container(root, &args.create, args.rm && args.detach)?;
     // In the foreground the CLI attaches from the first byte: output and
     // the exit code arrive over the monitor's socket, with no polling.
-    let started = if args.detach {
-        lifecycle::start(root, &container).map(|_| None)
-    } else {
-        lifecycle::start_attached(root, &container).map(|(_, client)| Some(client))
-    };
+    let attach = !args.detach;
+    let started = lifecycle::start_pending(root, &container, attach, monitor).and_then(|(_, client)| match client {
+        None if attach => Err(lifecycle::LifecycleError::Start("attaching failed".into())),
+        client => Ok(client),
+    });
     let client = match started {
         Ok(client) => client,
         Err(e) => {

@@ -154,19 +154,35 @@ impl Cgroup {
     /// [`CgroupError::NotFound`] if the directory does not exist.
     pub fn open(name: &str) -> Result<Cgroup, CgroupError> {
         let cg = Self::handle(name)?;
-        let probe = match &cg.layout {
+        if !cg.exists() {
+            return Err(CgroupError::NotFound {
+                name: name.to_owned(),
+                path: cg.probe(),
+            });
+        }
+        Ok(cg)
+    }
+
+    /// A handle to `name` whether or not it exists yet (or still): finding
+    /// the hierarchies costs a read of the mount table, which a caller can
+    /// do before it waits for the cgroup's owner to finish.
+    pub fn named(name: &str) -> Result<Cgroup, CgroupError> {
+        Self::handle(name)
+    }
+
+    /// Whether the cgroup's directory exists (its memory or freezer one on
+    /// v1).
+    pub fn exists(&self) -> bool {
+        self.probe().is_dir()
+    }
+
+    fn probe(&self) -> PathBuf {
+        match &self.layout {
             Layout::V2 { dir } => dir.clone(),
             Layout::V1 { dirs, .. } => v1::dir_of(dirs, "memory")
                 .or_else(|_| v1::dir_of(dirs, "freezer"))
                 .map_or_else(|_| dirs[0].dir.clone(), |d| d.dir.clone()),
-        };
-        if !probe.is_dir() {
-            return Err(CgroupError::NotFound {
-                name: name.to_owned(),
-                path: probe,
-            });
         }
-        Ok(cg)
     }
 
     /// The host's layout this cgroup was made for.

@@ -233,6 +233,12 @@ impl Proxy {
         *self = Proxy::default();
     }
 
+    /// Whether [`Self::handle`] has time-based work (expiring idle UDP
+    /// sessions), so the caller's poll needs a timeout.
+    pub fn has_timers(&self) -> bool {
+        !self.sessions.is_empty()
+    }
+
     /// What to poll, and for what.
     pub fn poll_fds(&self) -> Vec<(RawFd, PollFlags)> {
         let mut fds: Vec<(RawFd, PollFlags)> = Vec::new();
