@@ -182,6 +182,9 @@ echo "== monitor memory ($rss_containers detached 'sleep 1000' containers)"
 for i in $(seq 1 "$rss_containers"); do
     "${B[@]}" container run -d --name "bench-rss-$i" busybox sleep 1000 >/dev/null
 done
+# A monitor drops its start pages at the container's first quiet moment
+# (50 ms without events): measure the steady state, not the start.
+sleep 0.5
 rss_total=0
 pss_total=0
 monitors=0

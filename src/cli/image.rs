@@ -28,6 +28,9 @@ pub enum ListFormat {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it is the one invoked:
+// building the whole tree cost ~0.8 ms of every berth start.
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Load images from a docker-save archive or an OCI layout (tar or directory).
     Load {

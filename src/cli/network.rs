@@ -30,6 +30,9 @@ pub enum ListFormat {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it is the one invoked:
+// building the whole tree cost ~0.8 ms of every berth start.
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a bridge network.
     Create {

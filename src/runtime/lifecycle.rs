@@ -489,7 +489,7 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
     // and links (on another CPU), and `rm` returns only once the monitor
     // is gone too (a residue check right after `rm` must find nothing).
     let hidden = container.hide(root)?;
-    let removed = fs::remove_dir_all(&hidden);
+    let removed = remove_container_dir(&hidden);
     let cgroup = Cgroup::named(&Container::cgroup_name(&root.tag(), &container.config.id)).ok();
     if let Some(state) = &state {
         wait_monitor_gone(state);
@@ -505,6 +505,43 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
         id: container.config.name.clone(),
         message: e.to_string(),
     })
+}
+
+/// Deletes a (hidden) container directory. Each unlink and rmdir costs
+/// ~0.1 ms of ext4 journalling here, ~15 of them per container, so the
+/// subdirectories (`upper`, `work`, …) go on threads of their own while
+/// this one deletes the files beside them: the directories' locks are
+/// separate, so the deletions overlap on a second CPU.
+fn remove_container_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let (subdirs, files): (Vec<_>, Vec<_>) = entries.flatten().partition(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = subdirs
+            .iter()
+            .map(|d| scope.spawn(move || fs::remove_dir_all(d.path())))
+            .collect();
+        let mut result = Ok(());
+        for file in &files {
+            if let Err(e) = fs::remove_file(file.path()) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    result = result.and(Err(e));
+                }
+            }
+        }
+        for worker in workers {
+            let joined = worker
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a removal thread panicked")));
+            result = result.and(joined);
+        }
+        result
+    })?;
+    // Whatever appeared meanwhile (nothing should) goes the slow way.
+    fs::remove_dir_all(dir)
 }
 
 /// `rm -v` and `run --rm`: removes the container, then its anonymous

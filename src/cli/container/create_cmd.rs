@@ -314,7 +314,10 @@ fn published_ports(root: &Root, args: &CreateArgs) -> anyhow::Result<Vec<Publish
 pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // The monitor loads (exec, linking) while the container is created
     // here; without orders (a failed create) it exits having made nothing.
-    let monitor = lifecycle::PendingMonitor::spawn(root)?;
+    let monitor = match super::early_monitor::take(root) {
+        Some(monitor) => monitor,
+        None => lifecycle::PendingMonitor::spawn(root)?,
+    };
     // The monitor's first cgroup write would wait a grace period; start it now.
     crate::runtime::cgroups::prime();
     // In the foreground the CLI removes the container after reading its

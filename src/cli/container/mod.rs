@@ -14,6 +14,7 @@ use crate::runtime::lifecycle;
 use crate::store::Root;
 
 mod create_cmd;
+pub mod early_monitor;
 mod files;
 mod logs_cmd;
 mod show;
@@ -35,6 +36,9 @@ pub struct ContainerArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it is the one invoked:
+// building the whole tree cost ~0.8 ms of every berth start.
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create and start a container.
     Run(RunArgs),
