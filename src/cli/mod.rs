@@ -165,14 +165,6 @@ pub enum Command {
     Engine(engine::EngineArgs),
     /// Show the berth version.
     Version,
-    /// The per-container monitor (started by berth itself).
-    #[command(name = "__monitor", hide = true)]
-    Monitor {
-        dir: PathBuf,
-        /// Hold the command until a client attaches.
-        #[arg(long)]
-        attach: bool,
-    },
 }
 
 /// Runs the CLI and maps failures to compose's exit status (1).
@@ -246,7 +238,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Container(args) => container::run(&crate::store::Root::new(&cli.root), args),
         Command::Volume(args) => volume::run(&crate::store::Root::new(&cli.root), args),
         Command::Network(args) => network::run(&crate::store::Root::new(&cli.root), args),
-        Command::Monitor { dir, attach } => Ok(run_monitor(&cli.root, dir, *attach)),
         Command::Login(args) => registry::login(&crate::store::Root::new(&cli.root), args),
         Command::Logout(args) => registry::logout(args),
         Command::Engine(args) => engine::run(&crate::store::Root::new(&cli.root), args),
@@ -255,10 +246,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn run_monitor(root: &std::path::Path, dir: &std::path::Path, attach: bool) -> ExitCode {
-    crate::runtime::monitor::run_with_sync_fd(root, dir, attach)
 }
 
 /// `--label K=V`-style options into a map; `what` names the option in errors.

@@ -35,28 +35,18 @@ pub const SYNC_ERROR: &str = "error";
 /// How long a start that waits for an attach client waits for it.
 const ATTACH_WAIT: Duration = Duration::from_secs(10);
 
-/// The monitor's command line for one container:
-/// `--root ROOT __monitor DIR [--attach]`. The verb stays in the command
+/// The monitor's command line (`lifecycle::PendingMonitor` starts it
+/// before its container exists): `--root ROOT __monitor --await`; it reads
+/// its orders ([`encode_orders`]) from fd 4. The verb stays in the command
 /// line of the dedicated binary too, which is how a pid is recognised as a
 /// monitor (`lifecycle::is_zombie_or_other`).
-pub fn args(root: &Path, dir: &Path, attach: bool) -> Vec<std::ffi::OsString> {
-    let mut args = vec!["--root".into(), root.into(), MONITOR_VERB.into(), dir.into()];
-    if attach {
-        args.push("--attach".into());
-    }
-    args
-}
-
-/// The command line of a monitor started before its container exists
-/// (`lifecycle::PendingMonitor`): `--root ROOT __monitor --await`; it reads
-/// its orders ([`encode_orders`]) from fd 4.
 pub fn await_args(root: &Path) -> Vec<std::ffi::OsString> {
     vec!["--root".into(), root.into(), MONITOR_VERB.into(), AWAIT.into()]
 }
 
 const AWAIT: &str = "--await";
 
-/// A pending monitor's orders: `1` (attach) or `0`, then the container
+/// A monitor's orders: `1` (attach) or `0`, then the container
 /// directory's bytes, up to the end of the pipe.
 pub fn encode_orders(dir: &Path, attach: bool) -> Vec<u8> {
     let mut orders = vec![if attach { b'1' } else { b'0' }];
@@ -79,58 +69,35 @@ fn decode_orders(orders: &[u8]) -> Option<(std::path::PathBuf, bool)> {
 /// The hidden verb that names a monitor's command line.
 pub const MONITOR_VERB: &str = "__monitor";
 
-/// What a monitor's command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Launch {
-    /// [`args`]: this container (directory), attached or not.
-    Container(std::path::PathBuf, bool),
-    /// [`await_args`]: orders follow on fd 4.
-    Await,
-}
-
-/// Runs the monitor when this process's arguments are [`args`]' or
-/// [`await_args`]' form; `None` otherwise.
+/// Runs the monitor when this process's arguments are [`await_args`]'
+/// form; `None` otherwise.
 pub fn main_from_args() -> Option<std::process::ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let (root, launch) = parse_args(&args)?;
-    let (dir, attach) = match launch {
-        Launch::Container(dir, attach) => (dir, attach),
-        Launch::Await => {
-            // SAFETY: fd 4 is the orders pipe `lifecycle::PendingMonitor`
-            // set up for us; nothing else owns it.
-            let mut pipe = fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) });
-            let mut orders = Vec::new();
-            let _ = pipe.read_to_end(&mut orders);
-            match decode_orders(&orders) {
-                Some(orders) => orders,
-                None => return Some(std::process::ExitCode::from(1)),
-            }
-        }
+    let root = parse_args(&args)?;
+    // SAFETY: fd 4 is the orders pipe `lifecycle::PendingMonitor` set up
+    // for us; nothing else owns it.
+    let mut pipe = fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) });
+    let mut orders = Vec::new();
+    let _ = pipe.read_to_end(&mut orders);
+    drop(pipe);
+    let Some((dir, attach)) = decode_orders(&orders) else {
+        return Some(std::process::ExitCode::from(1));
     };
     Some(run_with_sync_fd(&root, &dir, attach))
 }
 
-/// The inverse of [`args`] and [`await_args`]: (root, what to run).
-fn parse_args(args: &[std::ffi::OsString]) -> Option<(std::path::PathBuf, Launch)> {
-    let [flag, root, verb, dir, rest @ ..] = args else {
-        return None;
-    };
-    if flag != "--root" || verb != MONITOR_VERB {
-        return None;
+/// The inverse of [`await_args`]: the root.
+fn parse_args(args: &[std::ffi::OsString]) -> Option<std::path::PathBuf> {
+    match args {
+        [flag, root, verb, wait] if flag == "--root" && verb == MONITOR_VERB && wait == AWAIT => Some(root.into()),
+        _ => None,
     }
-    let launch = match rest {
-        [] if dir == AWAIT => Launch::Await,
-        [] => Launch::Container(dir.into(), false),
-        [a] if a == "--attach" => Launch::Container(dir.into(), true),
-        _ => return None,
-    };
-    Some((root.into(), launch))
 }
 
 /// The dedicated monitor binary's `main`.
 pub fn main() -> std::process::ExitCode {
     main_from_args().unwrap_or_else(|| {
-        eprintln!("berth-monitor is started by berth itself: berth-monitor --root ROOT __monitor DIR [--attach]");
+        eprintln!("berth-monitor is started by berth itself: berth-monitor --root ROOT __monitor --await");
         std::process::ExitCode::from(2)
     })
 }
@@ -827,21 +794,8 @@ mod tests {
 
     #[test]
     fn command_line_round_trips() {
-        for attach in [false, true] {
-            let args = args(
-                Path::new("/var/lib/berth"),
-                Path::new("/var/lib/berth/containers/abc"),
-                attach,
-            );
-            let (root, launch) = parse_args(&args).expect("monitor command line");
-            assert_eq!(root, Path::new("/var/lib/berth"));
-            assert_eq!(
-                launch,
-                Launch::Container("/var/lib/berth/containers/abc".into(), attach)
-            );
-        }
-        let (root, launch) = parse_args(&await_args(Path::new("/r"))).expect("pending monitor");
-        assert_eq!((root.as_path(), launch), (Path::new("/r"), Launch::Await));
+        let args = await_args(Path::new("/var/lib/berth"));
+        assert_eq!(parse_args(&args), Some("/var/lib/berth".into()));
     }
 
     #[test]
@@ -861,9 +815,10 @@ mod tests {
     #[test]
     fn other_command_lines_are_not_the_monitor() {
         let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
-        assert!(parse_args(&os(&["--root", "/r", "ps", "/d"])).is_none());
-        assert!(parse_args(&os(&["--root", "/r", "__monitor", "/d", "--bogus"])).is_none());
+        assert!(parse_args(&os(&["--root", "/r", "ps", "--await"])).is_none());
+        assert!(parse_args(&os(&["--root", "/r", "__monitor", "/d"])).is_none());
+        assert!(parse_args(&os(&["--root", "/r", "__monitor", "--await", "--bogus"])).is_none());
         assert!(parse_args(&os(&["--root", "/r", "__monitor"])).is_none());
-        assert!(parse_args(&os(&["-f", "/r", "__monitor", "/d"])).is_none());
+        assert!(parse_args(&os(&["-f", "/r", "__monitor", "--await"])).is_none());
     }
 }
