@@ -222,10 +222,13 @@ impl PendingMonitor {
 
 impl Drop for PendingMonitor {
     fn drop(&mut self) {
-        // Without orders the monitor reads EOF and exits: reap it.
-        if self.orders.take().is_some() {
-            let _ = self.child.wait();
-        }
+        // Without orders (or after a failed write of them) the monitor
+        // reads EOF and exits: reap it, so that no zombie outlives an
+        // engine's failed start. `wait` returns at once for the first
+        // process of a monitor that started (it daemonized, and
+        // `start_pending` reaped it already).
+        drop(self.orders.take());
+        let _ = self.child.wait();
     }
 }
 
