@@ -19,6 +19,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{execve, fork, setresgid, setresuid, ForkResult, Gid, Pid, Uid};
 
+use super::cgroups::SelfJoin;
 use super::config::{ContainerConfig, HookStage, NetworkMode};
 use super::hooks;
 use super::rootfs::{self, cstring};
@@ -29,8 +30,14 @@ use super::user;
 /// filter (compiled or loaded from the cache by the monitor; `None` for
 /// privileged or unconfined containers).
 pub struct ChildFds {
-    /// Closed by the monitor once the child is in its cgroup.
+    /// Closed by the monitor once the child's cgroup and network are ready.
     pub go: OwnedFd,
+    /// How the child joins its cgroup's v1 hierarchies itself after `go`
+    /// (it is born in the v2 one).
+    pub cgroup: SelfJoin,
+    /// Born in its own network namespace, `lo` up (`fresh_netns`): a
+    /// `--network none` init makes none.
+    pub netns_ready: bool,
     /// CLOEXEC: closes silently on a successful exec; carries the error
     /// text otherwise.
     pub error: OwnedFd,
@@ -59,11 +66,14 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
     let ChildFds {
         go,
+        cgroup,
+        netns_ready,
         error,
         stdio,
         seccomp,
     } = fds;
-    let message = match setup_and_exec(config, dir, go, error.as_raw_fd(), stdio, seccomp) {
+    let own_netns = config.network == NetworkMode::None && !netns_ready;
+    let message = match setup_and_exec(config, dir, (go, cgroup, own_netns), error.as_raw_fd(), stdio, seccomp) {
         Ok(never) => match never {},
         Err(message) => message,
     };
@@ -77,15 +87,14 @@ enum Never {}
 fn setup_and_exec(
     config: &ContainerConfig,
     dir: &Path,
-    go: OwnedFd,
+    (go, cgroup, own_netns): (OwnedFd, SelfJoin, bool),
     error_fd: RawFd,
     stdio: ChildStdio,
     filter: Option<seccomp::CompiledFilter>,
 ) -> Result<Never, String> {
     // Everything up to `go` needs neither the cgroup nor the cgroup
-    // namespace, so it runs while the monitor moves this process into its
-    // cgroup (the first migration can wait an RCU grace period) and plumbs
-    // its network: milliseconds of each start that now overlap.
+    // namespace, so it runs while the monitor makes the cgroup and plumbs
+    // the network: milliseconds of each start that overlap.
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     let console = match stdio {
         ChildStdio::Pipes { stdin, stdout, stderr } => {
@@ -97,13 +106,13 @@ fn setup_and_exec(
     umask(Mode::empty());
 
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
-    if config.network == NetworkMode::None {
+    if own_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|e| format!("creating namespaces: {e}"))?;
     rootfs::make_root_rslave().map_err(|e| format!("making / rslave: {e}"))?;
-    if config.network == NetworkMode::None {
-        bring_up_loopback();
+    if own_netns {
+        super::fresh_netns::bring_up_loopback();
     }
 
     let rootfs = dir.join("rootfs");
@@ -117,10 +126,11 @@ fn setup_and_exec(
         setup_console(&rootfs, socket, identity.uid)?;
     }
 
-    // Wait until the monitor has put us in the cgroup (EOF on `go`): the
-    // cgroup namespace takes the cgroup we are in as its root.
+    // Wait until the monitor has made the cgroup (EOF on `go`) and join
+    // it: the cgroup namespace takes the cgroup we are in as its root.
     let mut buf = [0u8; 1];
     let _ = fs::File::from(go).read(&mut buf);
+    cgroup.join().map_err(|e| format!("joining the cgroup: {e}"))?;
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("creating the cgroup namespace: {e}"))?;
     rootfs::mount_cgroup_tree(&rootfs, config).map_err(|e| e.to_string())?;
     let etc_files = [
@@ -252,26 +262,6 @@ fn redirect_stdio(stdin: Option<OwnedFd>, stdout: &OwnedFd, stderr: &OwnedFd) ->
     }
     dup(stdout.as_raw_fd(), 1)?;
     dup(stderr.as_raw_fd(), 2)
-}
-
-/// A new network namespace has `lo` down; containers expect it up.
-fn bring_up_loopback() {
-    // SAFETY: a plain socket + ioctl on a local ifreq buffer.
-    unsafe {
-        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if sock < 0 {
-            return;
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo\0".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) == 0 {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req);
-        }
-        libc::close(sock);
-    }
 }
 
 fn set_domainname(domain: &str) -> Result<(), String> {

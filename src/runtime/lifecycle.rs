@@ -3,21 +3,18 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::{pipe2, Pid};
+use nix::unistd::Pid;
 use thiserror::Error;
 
 use super::attach::AttachClient;
 use super::cgroups::Cgroup;
-use super::config::{ContainerConfig, ContainerState, Status};
+use super::config::{ContainerConfig, ContainerState, NetworkMode, Status};
 use super::container::{self, Container, ContainerError};
-use super::monitor::{SYNC_ERROR, SYNC_OK};
+use super::monitor::{Orders, SYNC_ERROR, SYNC_LISTENING, SYNC_OK};
 use crate::store::Root;
 
 #[derive(Debug, Error)]
@@ -165,72 +162,7 @@ fn start_with(root: &Root, container: &Container, attach: bool) -> Result<(i32, 
     start_pending(root, container, attach, PendingMonitor::spawn(root)?)
 }
 
-/// A monitor process started before its container is ready: it loads
-/// (exec, dynamic linking, runtime setup) while the CLI creates the
-/// container, then waits for its orders — which container, attached or
-/// not — on a pipe. Dropped without orders, it exits having made nothing.
-pub struct PendingMonitor {
-    child: std::process::Child,
-    sync: Option<std::os::fd::OwnedFd>,
-    orders: Option<std::os::fd::OwnedFd>,
-}
-
-impl PendingMonitor {
-    /// Starts `berth-monitor --await` (see [`monitor_program`]): fd 3 is
-    /// its sync pipe (it reports how the start went), fd 4 its orders.
-    pub fn spawn(root: &Root) -> Result<PendingMonitor, LifecycleError> {
-        let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| LifecycleError::Start(format!("pipe: {e}")));
-        let (sync_r, sync_w) = pipe()?;
-        let (orders_r, orders_w) = pipe()?;
-        let (sync_fd, orders_fd) = (sync_w.as_raw_fd(), orders_r.as_raw_fd());
-        let mut command = Command::new(monitor_program());
-        command
-            .args(super::monitor::await_args(root.path()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls (setsid, fcntl, dup2)
-        // between fork and exec. An orders pipe that is fd 3 itself is
-        // moved out of the way first, so the first dup2 cannot close it.
-        unsafe {
-            command.pre_exec(move || {
-                nix::libc::setsid();
-                let orders = match orders_fd {
-                    3 => nix::libc::fcntl(orders_fd, nix::libc::F_DUPFD, 5),
-                    fd => fd,
-                };
-                if orders < 0 || nix::libc::dup2(sync_fd, 3) < 0 || nix::libc::dup2(orders, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // dup2 onto the same number keeps CLOEXEC: clear it here.
-                if nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0 || nix::libc::fcntl(4, nix::libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))?;
-        Ok(PendingMonitor {
-            child,
-            sync: Some(sync_r),
-            orders: Some(orders_w),
-        })
-    }
-}
-
-impl Drop for PendingMonitor {
-    fn drop(&mut self) {
-        // Without orders (or after a failed write of them) the monitor
-        // reads EOF and exits: reap it, so that no zombie outlives an
-        // engine's failed start. `wait` returns at once for the first
-        // process of a monitor that started (it daemonized, and
-        // `start_pending` reaped it already).
-        drop(self.orders.take());
-        let _ = self.child.wait();
-    }
-}
+pub use super::monitor_spawn::PendingMonitor;
 
 /// [`start`] with a monitor [`PendingMonitor::spawn`]ed earlier (`run`
 /// starts it before it creates the container).
@@ -247,61 +179,44 @@ pub fn start_pending(
         _ => {}
     }
     wait_monitor_gone(&state);
-    // The monitor's cgroup write would wait a grace period: start it now.
-    super::cgroups::prime();
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
-    if let Some(orders) = pending.orders.take() {
-        let mut orders = fs::File::from(orders);
-        let sent = std::io::Write::write_all(&mut orders, &super::monitor::encode_orders(&container.dir, attach));
-        // Closing the pipe ends the orders.
-        drop(orders);
-        sent.map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))?;
-    }
+    // The container's network namespace is made here while the monitor
+    // is still loading, and follows the orders.
+    let fresh_netns = container.config.network != NetworkMode::Host;
+    pending.send_orders(&Orders {
+        dir: container.dir.clone(),
+        attach,
+        netns_follows: fresh_netns,
+    })?;
+    let netns = fresh_netns.then(super::fresh_netns::create).and_then(Result::ok);
+    pending.send_netns(netns.as_ref().map(|ns| ns.as_fd()));
+    drop(netns);
     let sync_r = pending
         .sync
         .take()
         .ok_or_else(|| LifecycleError::Start("the monitor was started already".into()))?;
-    let child = &mut pending.child;
-    // The monitor daemonizes (forks, and the first process exits), so this
-    // reaps only that first process; the real monitor is adopted by init.
-    let _ = child.wait();
-    let mut attach_error = None;
-    let client = if attach {
-        // The monitor creates the socket before anything else, and reports
-        // (closing the sync pipe) if it fails; stop trying once it has.
-        let mut sync_file = fs::File::from(sync_r);
-        let mut client = None;
-        for _ in 0..2000 {
-            match AttachClient::connect(&container.dir, 1) {
-                Ok(c) => {
-                    client = Some(c);
-                    break;
-                }
-                Err(e) => attach_error = Some(e),
-            }
-            if sync_closed(&sync_file) {
-                break;
-            }
-        }
-        let mut reply = String::new();
-        let _ = sync_file.read_to_string(&mut reply);
-        return finish_start(container, reply, client, attach_error);
-    } else {
-        None
+    pending.reap_middle();
+    let mut sync_file = fs::File::from(sync_r);
+    // The monitor says when its attach socket listens, before its reply;
+    // a monitor that failed first sends only the reply.
+    let mut first = [0u8; 1];
+    let first = match sync_file.read(&mut first) {
+        Ok(1) if first[0] == SYNC_LISTENING => Vec::new(),
+        Ok(n) => first[..n].to_vec(),
+        Err(_) => Vec::new(),
     };
-    let mut reply = String::new();
-    let _ = fs::File::from(sync_r).read_to_string(&mut reply);
+    let (client, attach_error) = match attach && first.is_empty() {
+        true => match AttachClient::connect(&container.dir, 1) {
+            Ok(client) => (Some(client), None),
+            Err(e) => (None, Some(e)),
+        },
+        false => (None, None),
+    };
+    let mut rest = Vec::new();
+    let _ = sync_file.read_to_end(&mut rest);
+    let reply = String::from_utf8_lossy(&[first, rest].concat()).into_owned();
     finish_start(container, reply, client, attach_error)
-}
-
-/// Whether the monitor already wrote its reply (or died): the pipe is
-/// readable.
-fn sync_closed(file: &fs::File) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let mut polls = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut polls, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 fn finish_start(

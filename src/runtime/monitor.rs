@@ -17,20 +17,25 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, pipe2, ForkResult, Pid};
+use nix::unistd::{pipe2, ForkResult, Pid};
 
 use super::attach::{self, FrameKind};
 use super::cgroups::Cgroup;
 use super::config::{ContainerState, HookStage, NetworkMode, Status};
 use super::container::{now_rfc3339, Container};
+use super::fork::fork_into;
 use super::init::{self, ChildFds, ChildStdio};
 use super::logs::LogWriter;
+use super::monitor_spawn::PendingNetns;
 use super::{console, seccomp};
 use crate::store::Root;
 
 /// The first line the monitor writes to its sync fd: how the start went.
 pub const SYNC_OK: &str = "ok";
 pub const SYNC_ERROR: &str = "error";
+/// Written to the sync fd before the reply once the attach socket listens
+/// (a client may connect from then on).
+pub const SYNC_LISTENING: u8 = b'+';
 
 /// How long a start that waits for an attach client waits for it.
 const ATTACH_WAIT: Duration = Duration::from_secs(10);
@@ -46,24 +51,51 @@ pub fn await_args(root: &Path) -> Vec<std::ffi::OsString> {
 
 const AWAIT: &str = "--await";
 
-/// A monitor's orders: `1` (attach) or `0`, then the container
-/// directory's bytes, up to the end of the pipe.
-pub fn encode_orders(dir: &Path, attach: bool) -> Vec<u8> {
-    let mut orders = vec![if attach { b'1' } else { b'0' }];
-    orders.extend_from_slice(dir.as_os_str().as_bytes());
-    orders
+/// What a monitor is told to do once its container exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orders {
+    /// The container's directory.
+    pub dir: std::path::PathBuf,
+    /// Hold the command until a client attaches.
+    pub attach: bool,
+    /// A second message brings a fresh network namespace for the container
+    /// (made by the caller while this monitor was loading), or says there
+    /// is none after all.
+    pub netns_follows: bool,
+}
+
+/// Orders on the wire (one packet): `1`/`0` (attach), `n`/`-` (a network
+/// namespace follows or not), then the container directory's bytes.
+pub fn encode_orders(orders: &Orders) -> Vec<u8> {
+    let mut bytes = vec![
+        if orders.attach { b'1' } else { b'0' },
+        if orders.netns_follows { b'n' } else { b'-' },
+    ];
+    bytes.extend_from_slice(orders.dir.as_os_str().as_bytes());
+    bytes
 }
 
 /// The inverse of [`encode_orders`]; `None` for anything else (no orders:
 /// the CLI gave up before the container existed).
-fn decode_orders(orders: &[u8]) -> Option<(std::path::PathBuf, bool)> {
-    let (flag, dir) = orders.split_first()?;
-    let attach = match flag {
+pub(super) fn decode_orders(bytes: &[u8]) -> Option<Orders> {
+    let [attach, netns, dir @ ..] = bytes else {
+        return None;
+    };
+    let attach = match attach {
         b'1' => true,
         b'0' => false,
         _ => return None,
     };
-    (!dir.is_empty()).then(|| (std::ffi::OsStr::from_bytes(dir).into(), attach))
+    let netns_follows = match netns {
+        b'n' => true,
+        b'-' => false,
+        _ => return None,
+    };
+    (!dir.is_empty()).then(|| Orders {
+        dir: std::ffi::OsStr::from_bytes(dir).into(),
+        attach,
+        netns_follows,
+    })
 }
 
 /// The hidden verb that names a monitor's command line.
@@ -74,16 +106,20 @@ pub const MONITOR_VERB: &str = "__monitor";
 pub fn main_from_args() -> Option<std::process::ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let root = parse_args(&args)?;
-    // SAFETY: fd 4 is the orders pipe `lifecycle::PendingMonitor` set up
+    // SAFETY: fd 4 is the orders socket `lifecycle::PendingMonitor` set up
     // for us; nothing else owns it.
-    let mut pipe = fs::File::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) });
-    let mut orders = Vec::new();
-    let _ = pipe.read_to_end(&mut orders);
-    drop(pipe);
-    let Some((dir, attach)) = decode_orders(&orders) else {
+    let socket = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) };
+    let Some((orders, netns)) = super::monitor_spawn::receive_orders(socket) else {
         return Some(std::process::ExitCode::from(1));
     };
-    Some(run_with_sync_fd(&root, &dir, attach))
+    // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
+    // runtime::lifecycle::start); nothing else owns it.
+    let sync = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
+    let root = Root::new(&root);
+    let code = run(&root, &orders.dir, Some(sync), orders.attach, netns);
+    Some(std::process::ExitCode::from(
+        u8::try_from(code.clamp(0, 255)).unwrap_or(1),
+    ))
 }
 
 /// The inverse of [`await_args`]: the root.
@@ -102,21 +138,12 @@ pub fn main() -> std::process::ExitCode {
     })
 }
 
-/// [`run`] with fd 3 as the sync pipe, as the starting CLI hands it over.
-pub fn run_with_sync_fd(root: &Path, dir: &Path, attach: bool) -> std::process::ExitCode {
-    // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
-    // runtime::lifecycle::start); nothing else owns it.
-    let sync = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
-    let root = Root::new(root);
-    let code = run(&root, dir, Some(sync), attach);
-    std::process::ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
-}
-
-/// Runs the monitor for the container in `dir`; `sync` receives one line,
+/// Runs the monitor for the container in `dir`; `sync` receives
+/// [`SYNC_LISTENING`] once the attach socket listens, then one line,
 /// `ok <pid>` or `error <message>`, once the start has succeeded or failed.
 /// With `wait_attach` the command is held until a client has attached, so
 /// a foreground `run -i`/`-t` sees every byte of output.
-pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) -> i32 {
+pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool, netns: PendingNetns) -> i32 {
     let mut sync = sync.map(fs::File::from);
     let mut report = |line: String| {
         if let Some(f) = sync.as_mut() {
@@ -130,9 +157,9 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) ->
             return 1;
         }
     };
-    // The attach socket exists before the CLI's wait for this first
-    // process returns, so an attaching CLI connects at its first try
-    // instead of sleeping between retries.
+    // The attach socket listens before the CLI hears SYNC_LISTENING, so an
+    // attaching CLI connects at its first try instead of sleeping between
+    // retries.
     let listener = match listen(&container.dir) {
         Ok(l) => l,
         Err(message) => {
@@ -141,15 +168,8 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool) ->
             return 1;
         }
     };
-    // Daemonize: the CLI reaps this first process at once, and the monitor
-    // proper is adopted by init, so no caller ever collects a zombie.
-    // SAFETY: freshly exec'd and single-threaded, so forking is sound.
-    match unsafe { fork() } {
-        Ok(ForkResult::Parent { .. }) => return 0,
-        Ok(ForkResult::Child) => {}
-        Err(_) => return 1,
-    }
-    match start(root, &container, listener, wait_attach) {
+    report(char::from(SYNC_LISTENING).to_string());
+    match start(root, &container, listener, wait_attach, netns) {
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
@@ -202,7 +222,13 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating pipe: {e}"))
 }
 
-fn start(root: &Root, container: &Container, listener: UnixListener, wait_attach: bool) -> Result<Running, String> {
+fn start(
+    root: &Root,
+    container: &Container,
+    listener: UnixListener,
+    wait_attach: bool,
+    netns: PendingNetns,
+) -> Result<Running, String> {
     let config = &container.config;
     let log = LogWriter::open(&container.log_path(), config.log_max_size, config.log_max_files)
         .map_err(|e| format!("opening log {}: {e}", container.log_path().display()))?;
@@ -212,7 +238,7 @@ fn start(root: &Root, container: &Container, listener: UnixListener, wait_attach
     if !config.hooks.is_empty() {
         super::hooks::write_bundle(config, &container.dir).map_err(|e| e.to_string())?;
     }
-    let (child, cgroup, stdio, clients) = spawn(root, container, &listener, wait_attach)?;
+    let (child, cgroup, stdio, clients) = spawn(root, container, &listener, wait_attach, netns)?;
     // A failed poststart hook is a warning (runtime spec), put where the
     // container's user looks: its log.
     let mut log = log;
@@ -311,6 +337,7 @@ fn spawn(
     container: &Container,
     listener: &UnixListener,
     wait_attach: bool,
+    netns: PendingNetns,
 ) -> Result<(Pid, Cgroup, Stdio, Vec<Client>), String> {
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -331,28 +358,52 @@ fn spawn(
     // back to the host's right after (it is single-threaded, so `setns`
     // moves the whole process).
     let bridged = container.config.network == NetworkMode::Bridge;
-    let host_netns = match bridged {
+    // A fresh network namespace the caller made while this monitor was
+    // loading (`fresh_netns`): the init is born in it instead of making
+    // one, half a millisecond of its start.
+    let given_netns = match container.config.network {
+        NetworkMode::Host => None,
+        NetworkMode::None | NetworkMode::Bridge => netns.receive(),
+    };
+    let host_netns = match bridged || given_netns.is_some() {
         true => {
             Some(fs::File::open("/proc/self/ns/net").map_err(|e| format!("opening the host network namespace: {e}"))?)
         }
         false => None,
     };
     let host_pidns = super::hooks::save_pid_namespace(&container.config)?;
+    let config = &container.config;
+    // The init is born in the cgroup's v2 directory and joins the v1 ones
+    // itself: neither is a migration that waits for an RCU grace period.
+    config.resources.validate().map_err(|e| e.to_string())?;
+    let cgroup = Cgroup::named(&Container::cgroup_name(&root.tag(), &config.id)).map_err(|e| e.to_string())?;
+    let birth_dir = cgroup.create_birth_dir().map_err(|e| e.to_string())?;
     let mut flags = CloneFlags::CLONE_NEWPID;
-    if bridged {
+    let born_in_netns = given_netns
+        .as_ref()
+        .is_some_and(|ns| setns(ns, CloneFlags::CLONE_NEWNET).is_ok());
+    if bridged && !born_in_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    unshare(flags).map_err(|e| format!("creating pid/network namespaces: {e}"))?;
     // SAFETY: the monitor is a freshly exec'd single-threaded process, so
     // the child may run Rust code (no lock can be held by another thread).
-    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+    let forked = unshare(flags)
+        .map_err(|e| format!("creating pid/network namespaces: {e}"))
+        .and_then(|()| unsafe { fork_into(birth_dir.as_ref().map(|d| d.as_fd())) }.map_err(|e| format!("fork: {e}")))
+        .inspect_err(|_| {
+            let _ = cgroup.destroy();
+        })?;
+    drop(birth_dir);
+    match forked.result {
         ForkResult::Child => {
-            drop((go_w, err_r, pending, host_netns, host_pidns));
+            drop((go_w, err_r, pending, host_netns, host_pidns, given_netns));
             init::run(
                 &container.config,
                 &container.dir,
                 ChildFds {
                     go: go_r,
+                    cgroup: cgroup.self_join(),
+                    netns_ready: born_in_netns,
                     error: err_w,
                     stdio: child_stdio,
                     seccomp,
@@ -363,8 +414,8 @@ fn spawn(
             drop((go_r, err_w, child_stdio, seccomp));
             let init_errors = fs::File::from(err_r);
             // The init builds its rootfs meanwhile: when it failed first
-            // (so that, say, its cgroup migration found no process), its
-            // own message is the one that explains.
+            // (so that, say, a hook found no process), its own message is
+            // the one that explains.
             let abort = |message: String| {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -376,28 +427,38 @@ fn spawn(
                     reported
                 }
             };
-            if let Some(netns) = &host_netns {
-                setns(netns, CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| abort(format!("returning to the host network namespace: {e}")))?;
-            }
-            super::hooks::restore_pid_namespace(host_pidns.as_ref()).map_err(abort)?;
-            // The init builds its rootfs meanwhile (overlay, /proc, /dev,
-            // its terminal); on two CPUs that overlaps with making the
-            // cgroup, which the init enters before it runs anything of the
-            // container's.
-            let config = &container.config;
-            let cgroup = Cgroup::create(&Container::cgroup_name(&root.tag(), &config.id), &config.resources)
-                .map_err(|e| abort(e.to_string()))?;
             let released = |message: String| {
                 let _ = cgroup.destroy();
                 let _ = crate::network::endpoint::detach_links(config);
                 message
             };
-            let placed = super::faults::fail_point("cgroup")
+            if let Some(netns) = &host_netns {
+                setns(netns, CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| released(abort(format!("returning to the host network namespace: {e}"))))?;
+            }
+            super::hooks::restore_pid_namespace(host_pidns.as_ref()).map_err(|e| released(abort(e)))?;
+            drop(given_netns);
+            // The init builds its rootfs meanwhile (overlay, /proc, /dev,
+            // its terminal); on two CPUs that overlaps with making the
+            // rest of the cgroup, which the init joins before it runs
+            // anything of the container's.
+            let placed = cgroup
+                .create_rest(&config.resources)
+                .map_err(|e| e.to_string())
+                .and_then(|()| super::faults::fail_point("cgroup"))
                 .and_then(|()| {
                     crate::network::endpoint::claim(root, config).map_err(|e| format!("{:#}", anyhow::Error::from(e)))
                 })
-                .and_then(|()| cgroup.add_task(child.as_raw()).map_err(|e| e.to_string()))
+                .and_then(|()| match forked.in_cgroup {
+                    true => Ok(()),
+                    false => cgroup.add_task_v2(child.as_raw()).map_err(|e| e.to_string()),
+                })
+                // Hooks may look the container up by its cgroup (the
+                // NVIDIA legacy hook does): it is put there before them.
+                .and_then(|()| match config.hooks.is_empty() {
+                    true => Ok(()),
+                    false => cgroup.add_task_v1(child.as_raw()).map_err(|e| e.to_string()),
+                })
                 .and_then(|()| {
                     crate::network::endpoint::attach(root, config, child.as_raw())
                         .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
@@ -800,16 +861,19 @@ mod tests {
 
     #[test]
     fn orders_round_trip_and_nothing_else_is_orders() {
-        for attach in [false, true] {
-            let dir = Path::new("/var/lib/my berth/containers/abc");
-            assert_eq!(
-                decode_orders(&encode_orders(dir, attach)),
-                Some((dir.to_path_buf(), attach))
-            );
+        for (attach, netns_follows) in [(false, false), (true, false), (false, true), (true, true)] {
+            let orders = Orders {
+                dir: "/var/lib/my berth/containers/abc".into(),
+                attach,
+                netns_follows,
+            };
+            assert_eq!(decode_orders(&encode_orders(&orders)), Some(orders));
         }
         assert_eq!(decode_orders(b""), None);
         assert_eq!(decode_orders(b"1"), None);
-        assert_eq!(decode_orders(b"x/dir"), None);
+        assert_eq!(decode_orders(b"1n"), None);
+        assert_eq!(decode_orders(b"x-/dir"), None);
+        assert_eq!(decode_orders(b"1x/dir"), None);
     }
 
     #[test]

@@ -64,8 +64,13 @@ impl Root {
         format!("{:08x}", hash >> 32)
     }
 
-    /// Creates the layout (root-only: 0700).
+    /// Creates the layout (root-only: 0700). The directories are made in
+    /// order and never removed one by one, so when the last one exists the
+    /// layout is complete: one `stat` for the callers that check again.
     pub fn ensure(&self) -> io::Result<()> {
+        if self.tmp_dir().is_dir() {
+            return Ok(());
+        }
         for dir in [
             self.path.clone(),
             self.images_dir(),

@@ -109,8 +109,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         // code; detached, its monitor does.
         auto_remove: args.rm && args.detach,
     };
-    // The monitor's first cgroup write would wait a grace period; start it now.
-    crate::runtime::cgroups::prime();
     let container = oneoff::create(&root, &project, &request, &|e| print_event(e))?;
     let ready = if args.no_deps {
         Ok(())

@@ -316,10 +316,8 @@ pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitC
     // here; without orders (a failed create) it exits having made nothing.
     let monitor = match super::early_monitor::take(root) {
         Some(monitor) => monitor,
-        None => lifecycle::PendingMonitor::spawn(root)?,
+        None => lifecycle::PendingMonitor::spawn_child(root)?,
     };
-    // The monitor's first cgroup write would wait a grace period; start it now.
-    crate::runtime::cgroups::prime();
     // In the foreground the CLI removes the container after reading its
     // exit code; detached, the monitor does it.
     let container = create_container(root, &args.create, args.rm && args.detach)?;

@@ -28,7 +28,7 @@ pub fn start_if_container_run(args: &[OsString]) {
     let Some(root) = root_of_container_run(args, env_root) else {
         return;
     };
-    if let Ok(pending) = PendingMonitor::spawn(&Root::new(&root)) {
+    if let Ok(pending) = PendingMonitor::spawn_child(&Root::new(&root)) {
         if let Ok(mut early) = EARLY.lock() {
             *early = Some((root, pending));
         }

@@ -81,11 +81,7 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
         }
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "{:<14}{:<22}{:<24}{:<28}{:<30}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS"
-    )?;
+    let mut table = vec![["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS", "NAMES"].map(String::from)];
     for (c, _) in &rows {
         let mut command = format!("\"{}\"", c.config.args.join(" "));
         if command.len() > 22 {
@@ -94,18 +90,39 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
                 &command[..command.char_indices().nth(20).map_or(command.len(), |(i, _)| i)]
             );
         }
-        writeln!(
-            out,
-            "{:<14}{:<22}{:<24}{:<28}{:<30}{}",
-            c.short_id(),
-            c.config.image,
+        table.push([
+            c.short_id().to_string(),
+            c.config.image.clone(),
             command,
             status_line(c)?,
             ports_column(c),
-            c.config.name
-        )?;
+            c.config.name.clone(),
+        ]);
     }
+    write_columns(&mut out, &table)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rows as columns as wide as their widest cell plus three spaces (docker's
+/// tabwriter): a long image name never runs into the next column.
+fn write_columns<const N: usize>(out: &mut impl Write, table: &[[String; N]]) -> std::io::Result<()> {
+    let mut widths = [0usize; N];
+    for row in table {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in table {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < N {
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 pub(super) fn inspect(c: &Container) -> anyhow::Result<serde_json::Value> {
@@ -238,4 +255,24 @@ pub(super) fn top(root: &Root, name: &str) -> anyhow::Result<ExitCode> {
         println!("{pid:<10}{ppid:<10}{cmd}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::write_columns;
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell() {
+        let table = [
+            ["ID", "IMAGE", "NAMES"].map(String::from),
+            ["abc", "docker.io/library/busybox:latest", "web"].map(String::from),
+        ];
+        let mut out = Vec::new();
+        write_columns(&mut out, &table).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("ID    IMAGE{}NAMES", " ".repeat(27 + 3)));
+        assert_eq!(lines[1], "abc   docker.io/library/busybox:latest   web");
+    }
 }

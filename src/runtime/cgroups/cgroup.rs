@@ -3,6 +3,8 @@
 //! this file decides which and owns the lifecycle (create with rollback,
 //! join, teardown).
 
+use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
@@ -150,6 +152,59 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The first step of a start, before the init is forked: makes the
+    /// directory a `clone3(CLONE_INTO_CGROUP)` can put the init in (the
+    /// v2 one; on hybrid hosts the tracking one) and opens it. None on v1
+    /// hosts. Being born in a cgroup is no migration, so it never waits for
+    /// an RCU grace period (see [`SelfJoin`]). [`Cgroup::create_rest`]
+    /// makes everything else; [`Cgroup::destroy`] removes this one too.
+    pub fn create_birth_dir(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        let (root, dir) = match &self.layout {
+            Layout::V2 { dir } => (Path::new(CGROUP_ROOT), dir),
+            Layout::V1 { unified: Some(dir), .. } => (Path::new(HYBRID_UNIFIED), dir),
+            Layout::V1 { unified: None, .. } => return Ok(None),
+        };
+        let mut created = Vec::new();
+        fsio::mkdirs(root, &self.name, &mut created)?;
+        match fs::File::open(dir) {
+            Ok(file) => Ok(Some(file.into())),
+            Err(source) => {
+                created.iter().rev().for_each(|d| {
+                    let _ = fsio::remove_tree(d);
+                });
+                Err(CgroupError::Read {
+                    path: dir.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// The rest of [`Cgroup::create`] after [`Cgroup::create_birth_dir`]:
+    /// the other directories and the limits. On failure the directories
+    /// this call made are removed; the birth directory (which may hold the
+    /// init) is left to the caller's [`Cgroup::destroy`].
+    pub fn create_rest(&self, resources: &Resources) -> Result<(), CgroupError> {
+        resources.validate()?;
+        let mut created = Vec::new();
+        self.build(resources, &mut created).inspect_err(|_| {
+            created.iter().rev().for_each(|d| {
+                let _ = fsio::remove_tree(d);
+            });
+        })
+    }
+
+    /// What a process needs to join this cgroup's v1 hierarchies by
+    /// itself; see [`SelfJoin`].
+    pub fn self_join(&self) -> SelfJoin {
+        SelfJoin {
+            tasks: match &self.layout {
+                Layout::V1 { dirs, .. } => dirs.iter().map(|d| d.dir.join("tasks")).collect(),
+                Layout::V2 { .. } => Vec::new(),
+            },
+        }
+    }
+
     /// A handle to an existing cgroup (after an engine restart). Fails with
     /// [`CgroupError::NotFound`] if the directory does not exist.
     pub fn open(name: &str) -> Result<Cgroup, CgroupError> {
@@ -206,6 +261,30 @@ impl Cgroup {
     pub fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
         let value = pid.to_string();
         self.procs_files().iter().try_for_each(|file| fsio::write(file, &value))
+    }
+
+    /// [`Cgroup::add_task`] in the v1 hierarchies only.
+    pub fn add_task_v1(&self, pid: i32) -> Result<(), CgroupError> {
+        match &self.layout {
+            Layout::V1 { dirs, .. } => {
+                let value = pid.to_string();
+                v1::procs_files(dirs)
+                    .iter()
+                    .try_for_each(|file| fsio::write(file, &value))
+            }
+            Layout::V2 { .. } => Ok(()),
+        }
+    }
+
+    /// [`Cgroup::add_task`] in the v2 hierarchy only (the tracking one on
+    /// hybrid hosts): for an init that was not born there.
+    pub fn add_task_v2(&self, pid: i32) -> Result<(), CgroupError> {
+        match &self.layout {
+            Layout::V1 { unified: Some(dir), .. } | Layout::V2 { dir } => {
+                fsio::write(&dir.join("cgroup.procs"), &pid.to_string())
+            }
+            Layout::V1 { unified: None, .. } => Ok(()),
+        }
     }
 
     /// The `cgroup.procs` files a pid must be written to for a process to
@@ -368,6 +447,30 @@ impl Cgroup {
 }
 
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Joining v1 hierarchies without the global lock's grace period.
+///
+/// Every write of a pid to a `cgroup.procs` (v1 and v2) takes the global
+/// `cgroup_threadgroup_rwsem` for writing, and that percpu rwsem first
+/// waits a full RCU grace period unless another writer took it moments
+/// before (kernel/rcu/sync.c): 7-15 ms on this host, more than the rest
+/// of a container start. A single-threaded process that writes `0` (itself)
+/// to a v1 `tasks` file skips that lock: the kernel only needs threadgroup
+/// stability when it moves a whole group or another task
+/// (kernel/cgroup/cgroup.c, `cgroup_procs_write_start`). v2 has no such
+/// file for domain cgroups, hence the birth directory.
+#[derive(Debug, Clone, Default)]
+pub struct SelfJoin {
+    tasks: Vec<PathBuf>,
+}
+
+impl SelfJoin {
+    /// Moves the calling thread, which must be its process's only thread,
+    /// into every v1 directory.
+    pub fn join(&self) -> Result<(), CgroupError> {
+        self.tasks.iter().try_for_each(|file| fsio::write(file, "0"))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -16,16 +16,14 @@ mod detect;
 pub mod devices_bpf;
 mod error;
 mod fsio;
-mod prime;
 pub mod resources;
 mod stats;
 mod v1;
 mod v2;
 
-pub use cgroup::Cgroup;
+pub use cgroup::{Cgroup, SelfJoin};
 pub use detect::{detect, leftover_cgroups, Hierarchy};
 pub use error::CgroupError;
-pub use prime::prime;
 
 /// Whether a v1 hierarchy with these controllers holds a directory for
 /// each container (`v1::USED`): the others are not mounted inside it,
