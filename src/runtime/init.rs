@@ -38,6 +38,9 @@ pub struct ChildFds {
     /// Born in its own network namespace, `lo` up (`fresh_netns`): a
     /// `--network none` init makes none.
     pub netns_ready: bool,
+    /// The rootfs overlay as a detached mount (`overlay_mount`), to attach
+    /// instead of mounting it.
+    pub rootfs: Option<OwnedFd>,
     /// CLOEXEC: closes silently on a successful exec; carries the error
     /// text otherwise.
     pub error: OwnedFd,
@@ -68,12 +71,14 @@ pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
         go,
         cgroup,
         netns_ready,
+        rootfs,
         error,
         stdio,
         seccomp,
     } = fds;
     let own_netns = config.network == NetworkMode::None && !netns_ready;
-    let message = match setup_and_exec(config, dir, (go, cgroup, own_netns), error.as_raw_fd(), stdio, seccomp) {
+    let prepared = Prepared { own_netns, rootfs };
+    let message = match setup_and_exec(config, dir, (go, cgroup, prepared), error.as_raw_fd(), stdio, seccomp) {
         Ok(never) => match never {},
         Err(message) => message,
     };
@@ -84,10 +89,18 @@ pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
 
 enum Never {}
 
+/// What the init does differently for what the monitor was handed.
+struct Prepared {
+    /// `--network none` and no namespace given: make one.
+    own_netns: bool,
+    /// The detached rootfs mount, if given.
+    rootfs: Option<OwnedFd>,
+}
+
 fn setup_and_exec(
     config: &ContainerConfig,
     dir: &Path,
-    (go, cgroup, own_netns): (OwnedFd, SelfJoin, bool),
+    (go, cgroup, prepared): (OwnedFd, SelfJoin, Prepared),
     error_fd: RawFd,
     stdio: ChildStdio,
     filter: Option<seccomp::CompiledFilter>,
@@ -106,17 +119,22 @@ fn setup_and_exec(
     umask(Mode::empty());
 
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
-    if own_netns {
+    if prepared.own_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|e| format!("creating namespaces: {e}"))?;
     rootfs::make_root_rslave().map_err(|e| format!("making / rslave: {e}"))?;
-    if own_netns {
+    if prepared.own_netns {
         super::fresh_netns::bring_up_loopback();
     }
 
     let rootfs = dir.join("rootfs");
-    rootfs::mount_overlay(&config.layers, &dir.join("upper"), &dir.join("work"), &rootfs).map_err(|e| e.to_string())?;
+    match &prepared.rootfs {
+        Some(mount) => super::overlay_mount::attach(mount, &rootfs),
+        None => rootfs::mount_overlay(&config.layers, &dir.join("upper"), &dir.join("work"), &rootfs),
+    }
+    .map_err(|e| e.to_string())?;
+    drop(prepared.rootfs);
     super::faults::fail_point("mount")?;
     let passwd = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/passwd")).unwrap_or_default();
     let group = fs::read_to_string(rootfs::scoped_join(&rootfs, "/etc/group")).unwrap_or_default();

@@ -181,17 +181,28 @@ pub fn start_pending(
     wait_monitor_gone(&state);
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
-    // The container's network namespace is made here while the monitor
-    // is still loading, and follows the orders.
-    let fresh_netns = container.config.network != NetworkMode::Host;
+    // The container's network namespace and rootfs mount are made here
+    // while the monitor is still loading, and follow the orders; what
+    // fails here the monitor and init make themselves. One after the
+    // other: on two CPUs a thread for the namespace would compete with
+    // the loading monitor.
     pending.send_orders(&Orders {
         dir: container.dir.clone(),
         attach,
-        netns_follows: fresh_netns,
+        prepared_follows: true,
     })?;
-    let netns = fresh_netns.then(super::fresh_netns::create).and_then(Result::ok);
-    pending.send_netns(netns.as_ref().map(|ns| ns.as_fd()));
-    drop(netns);
+    let config = &container.config;
+    let netns = (config.network != NetworkMode::Host)
+        .then(super::fresh_netns::create)
+        .and_then(Result::ok);
+    let rootfs = super::overlay_mount::detached(
+        &config.layers,
+        &container.dir.join("upper"),
+        &container.dir.join("work"),
+    )
+    .ok();
+    pending.send_prepared(netns.as_ref().map(|ns| ns.as_fd()), rootfs.as_ref().map(|m| m.as_fd()));
+    drop((netns, rootfs));
     let sync_r = pending
         .sync
         .take()

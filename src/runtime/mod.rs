@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod monitor_spawn;
+pub mod overlay_mount;
 pub mod ports;
 pub mod rootfs;
 pub mod seccomp;

@@ -26,7 +26,7 @@ use super::container::{now_rfc3339, Container};
 use super::fork::fork_into;
 use super::init::{self, ChildFds, ChildStdio};
 use super::logs::LogWriter;
-use super::monitor_spawn::PendingNetns;
+use super::monitor_spawn::PendingPrepared;
 use super::{console, seccomp};
 use crate::store::Root;
 
@@ -58,18 +58,18 @@ pub struct Orders {
     pub dir: std::path::PathBuf,
     /// Hold the command until a client attaches.
     pub attach: bool,
-    /// A second message brings a fresh network namespace for the container
-    /// (made by the caller while this monitor was loading), or says there
-    /// is none after all.
-    pub netns_follows: bool,
+    /// A second message brings what the caller prepared for the container
+    /// while this monitor was loading (`monitor_spawn::Prepared`), or says
+    /// there is nothing after all.
+    pub prepared_follows: bool,
 }
 
-/// Orders on the wire (one packet): `1`/`0` (attach), `n`/`-` (a network
-/// namespace follows or not), then the container directory's bytes.
+/// Orders on the wire (one packet): `1`/`0` (attach), `n`/`-` (prepared
+/// resources follow or not), then the container directory's bytes.
 pub fn encode_orders(orders: &Orders) -> Vec<u8> {
     let mut bytes = vec![
         if orders.attach { b'1' } else { b'0' },
-        if orders.netns_follows { b'n' } else { b'-' },
+        if orders.prepared_follows { b'n' } else { b'-' },
     ];
     bytes.extend_from_slice(orders.dir.as_os_str().as_bytes());
     bytes
@@ -78,7 +78,7 @@ pub fn encode_orders(orders: &Orders) -> Vec<u8> {
 /// The inverse of [`encode_orders`]; `None` for anything else (no orders:
 /// the CLI gave up before the container existed).
 pub(super) fn decode_orders(bytes: &[u8]) -> Option<Orders> {
-    let [attach, netns, dir @ ..] = bytes else {
+    let [attach, prepared, dir @ ..] = bytes else {
         return None;
     };
     let attach = match attach {
@@ -86,7 +86,7 @@ pub(super) fn decode_orders(bytes: &[u8]) -> Option<Orders> {
         b'0' => false,
         _ => return None,
     };
-    let netns_follows = match netns {
+    let prepared_follows = match prepared {
         b'n' => true,
         b'-' => false,
         _ => return None,
@@ -94,7 +94,7 @@ pub(super) fn decode_orders(bytes: &[u8]) -> Option<Orders> {
     (!dir.is_empty()).then(|| Orders {
         dir: std::ffi::OsStr::from_bytes(dir).into(),
         attach,
-        netns_follows,
+        prepared_follows,
     })
 }
 
@@ -109,14 +109,14 @@ pub fn main_from_args() -> Option<std::process::ExitCode> {
     // SAFETY: fd 4 is the orders socket `lifecycle::PendingMonitor` set up
     // for us; nothing else owns it.
     let socket = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) };
-    let Some((orders, netns)) = super::monitor_spawn::receive_orders(socket) else {
+    let Some((orders, prepared)) = super::monitor_spawn::receive_orders(socket) else {
         return Some(std::process::ExitCode::from(1));
     };
     // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
     // runtime::lifecycle::start); nothing else owns it.
     let sync = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
     let root = Root::new(&root);
-    let code = run(&root, &orders.dir, Some(sync), orders.attach, netns);
+    let code = run(&root, &orders.dir, Some(sync), orders.attach, prepared);
     Some(std::process::ExitCode::from(
         u8::try_from(code.clamp(0, 255)).unwrap_or(1),
     ))
@@ -143,7 +143,7 @@ pub fn main() -> std::process::ExitCode {
 /// `ok <pid>` or `error <message>`, once the start has succeeded or failed.
 /// With `wait_attach` the command is held until a client has attached, so
 /// a foreground `run -i`/`-t` sees every byte of output.
-pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool, netns: PendingNetns) -> i32 {
+pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool, prepared: PendingPrepared) -> i32 {
     let mut sync = sync.map(fs::File::from);
     let mut report = |line: String| {
         if let Some(f) = sync.as_mut() {
@@ -169,7 +169,7 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool, ne
         }
     };
     report(char::from(SYNC_LISTENING).to_string());
-    match start(root, &container, listener, wait_attach, netns) {
+    match start(root, &container, listener, wait_attach, prepared) {
         Ok(running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
@@ -227,7 +227,7 @@ fn start(
     container: &Container,
     listener: UnixListener,
     wait_attach: bool,
-    netns: PendingNetns,
+    prepared: PendingPrepared,
 ) -> Result<Running, String> {
     let config = &container.config;
     let log = LogWriter::open(&container.log_path(), config.log_max_size, config.log_max_files)
@@ -238,7 +238,7 @@ fn start(
     if !config.hooks.is_empty() {
         super::hooks::write_bundle(config, &container.dir).map_err(|e| e.to_string())?;
     }
-    let (child, cgroup, stdio, clients) = spawn(root, container, &listener, wait_attach, netns)?;
+    let (child, cgroup, stdio, clients) = spawn(root, container, &listener, wait_attach, prepared)?;
     // A failed poststart hook is a warning (runtime spec), put where the
     // container's user looks: its log.
     let mut log = log;
@@ -337,7 +337,7 @@ fn spawn(
     container: &Container,
     listener: &UnixListener,
     wait_attach: bool,
-    netns: PendingNetns,
+    prepared: PendingPrepared,
 ) -> Result<(Pid, Cgroup, Stdio, Vec<Client>), String> {
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -358,13 +358,16 @@ fn spawn(
     // back to the host's right after (it is single-threaded, so `setns`
     // moves the whole process).
     let bridged = container.config.network == NetworkMode::Bridge;
-    // A fresh network namespace the caller made while this monitor was
-    // loading (`fresh_netns`): the init is born in it instead of making
-    // one, half a millisecond of its start.
+    // What the caller made while this monitor was loading: a fresh
+    // network namespace (`fresh_netns`), which the init is born in instead
+    // of making one, and the rootfs (`overlay_mount`), which it attaches
+    // instead of mounting: about a millisecond of its start together.
+    let prepared = prepared.receive();
     let given_netns = match container.config.network {
         NetworkMode::Host => None,
-        NetworkMode::None | NetworkMode::Bridge => netns.receive(),
+        NetworkMode::None | NetworkMode::Bridge => prepared.netns,
     };
+    let given_rootfs = prepared.rootfs;
     let host_netns = match bridged || given_netns.is_some() {
         true => {
             Some(fs::File::open("/proc/self/ns/net").map_err(|e| format!("opening the host network namespace: {e}"))?)
@@ -397,6 +400,7 @@ fn spawn(
     match forked.result {
         ForkResult::Child => {
             drop((go_w, err_r, pending, host_netns, host_pidns, given_netns));
+            // `given_rootfs` goes to the init.
             init::run(
                 &container.config,
                 &container.dir,
@@ -404,6 +408,7 @@ fn spawn(
                     go: go_r,
                     cgroup: cgroup.self_join(),
                     netns_ready: born_in_netns,
+                    rootfs: given_rootfs,
                     error: err_w,
                     stdio: child_stdio,
                     seccomp,
@@ -437,7 +442,9 @@ fn spawn(
                     .map_err(|e| released(abort(format!("returning to the host network namespace: {e}"))))?;
             }
             super::hooks::restore_pid_namespace(host_pidns.as_ref()).map_err(|e| released(abort(e)))?;
-            drop(given_netns);
+            // The init has its copy; ours would keep the overlay mounted
+            // (and its work directory "in use") for the monitor's life.
+            drop((given_netns, given_rootfs));
             // The init builds its rootfs meanwhile (overlay, /proc, /dev,
             // its terminal); on two CPUs that overlaps with making the
             // rest of the cgroup, which the init joins before it runs
@@ -861,11 +868,11 @@ mod tests {
 
     #[test]
     fn orders_round_trip_and_nothing_else_is_orders() {
-        for (attach, netns_follows) in [(false, false), (true, false), (false, true), (true, true)] {
+        for (attach, prepared_follows) in [(false, false), (true, false), (false, true), (true, true)] {
             let orders = Orders {
                 dir: "/var/lib/my berth/containers/abc".into(),
                 attach,
-                netns_follows,
+                prepared_follows,
             };
             assert_eq!(decode_orders(&encode_orders(&orders)), Some(orders));
         }

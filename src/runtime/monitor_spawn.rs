@@ -119,8 +119,8 @@ impl PendingMonitor {
         }
     }
 
-    /// Sends the orders (one packet). With `netns_follows`, the monitor
-    /// then waits for [`PendingMonitor::send_netns`] before it forks the
+    /// Sends the orders (one packet). With `prepared_follows`, the monitor
+    /// then waits for [`PendingMonitor::send_prepared`] before it forks the
     /// container's init.
     pub(super) fn send_orders(&mut self, orders: &Orders) -> Result<(), LifecycleError> {
         let socket = self
@@ -132,22 +132,33 @@ impl PendingMonitor {
             .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))
     }
 
-    /// The network namespace announced by the orders, or word that there
-    /// is none; closes the orders channel either way.
-    pub(super) fn send_netns(&mut self, netns: Option<BorrowedFd<'_>>) {
+    /// What the orders announced (`prepared_follows`): the container's
+    /// network namespace and its rootfs as a detached mount, each when the
+    /// caller could make it; closes the orders channel either way.
+    pub(super) fn send_prepared(&mut self, netns: Option<BorrowedFd<'_>>, rootfs: Option<BorrowedFd<'_>>) {
         let Some(socket) = self.orders.take() else { return };
-        // A failure here is the monitor's to see: no message means it
-        // makes the namespace itself.
-        let _ = match netns {
-            Some(fd) => sendmsg::<()>(
-                socket.as_raw_fd(),
-                &[IoSlice::new(NETNS_ATTACHED)],
-                &[ControlMessage::ScmRights(&[fd.as_raw_fd()])],
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ),
-            None => send(socket.as_raw_fd(), NETNS_NONE, MsgFlags::MSG_NOSIGNAL),
-        };
+        let mut kinds = Vec::new();
+        let mut fds = Vec::new();
+        for (kind, fd) in [(PREPARED_NETNS, netns), (PREPARED_ROOTFS, rootfs)] {
+            if let Some(fd) = fd {
+                kinds.push(kind);
+                fds.push(fd.as_raw_fd());
+            }
+        }
+        if kinds.is_empty() {
+            kinds.push(PREPARED_NOTHING);
+        }
+        let rights = [ControlMessage::ScmRights(&fds)];
+        let control: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+        // A failure here is the monitor's to see: without this message it
+        // makes both itself.
+        let _ = sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&kinds)],
+            control,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        );
     }
 
     /// Reaps the middle process (it exits as soon as it has forked).
@@ -213,12 +224,13 @@ unsafe fn exec_monitor(plan: &ExecPlan) -> ! {
     }
 }
 
-const NETNS_ATTACHED: &[u8] = b"n";
-const NETNS_NONE: &[u8] = b"-";
+const PREPARED_NETNS: u8 = b'n';
+const PREPARED_ROOTFS: u8 = b'r';
+const PREPARED_NOTHING: u8 = b'-';
 
 /// The monitor's side of the orders channel (fd 4): the orders, and the
-/// channel itself when a network namespace is to follow.
-pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingNetns)> {
+/// channel itself when prepared resources are to follow.
+pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingPrepared)> {
     let mut buf = vec![0u8; 8192];
     let n = loop {
         match recv(socket.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -227,27 +239,38 @@ pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingNetns)> {
         }
     };
     let orders = decode_orders(&buf[..n])?;
-    let pending = PendingNetns(orders.netns_follows.then_some(socket));
+    let pending = PendingPrepared(orders.prepared_follows.then_some(socket));
     Some((orders, pending))
 }
 
-/// A network namespace the caller promised with the orders.
-pub struct PendingNetns(Option<OwnedFd>);
+/// What the caller made for the container while the monitor loaded.
+#[derive(Default)]
+pub struct Prepared {
+    /// A fresh network namespace, `lo` up (`fresh_netns`).
+    pub netns: Option<OwnedFd>,
+    /// The rootfs overlay, detached (`overlay_mount`).
+    pub rootfs: Option<OwnedFd>,
+}
 
-impl PendingNetns {
-    /// No namespace will come.
-    pub fn none() -> PendingNetns {
-        PendingNetns(None)
+/// [`Prepared`] resources the orders promised.
+pub struct PendingPrepared(Option<OwnedFd>);
+
+impl PendingPrepared {
+    /// Nothing will come.
+    pub fn none() -> PendingPrepared {
+        PendingPrepared(None)
     }
 
-    /// Waits for the namespace; `None` when the caller had none to give
+    /// Waits for the resources; empty when the caller had none to give
     /// (or went away).
-    pub fn receive(self) -> Option<OwnedFd> {
-        let socket = self.0?;
-        let mut byte = [0u8; 1];
-        let mut iov = [IoSliceMut::new(&mut byte)];
-        let mut space = nix::cmsg_space!(RawFd);
-        let message = loop {
+    pub fn receive(self) -> Prepared {
+        let Some(socket) = self.0 else {
+            return Prepared::default();
+        };
+        let mut kinds = [0u8; 4];
+        let mut iov = [IoSliceMut::new(&mut kinds)];
+        let mut space = nix::cmsg_space!([RawFd; 2]);
+        let (received, n) = loop {
             match recvmsg::<()>(
                 socket.as_raw_fd(),
                 &mut iov,
@@ -255,20 +278,28 @@ impl PendingNetns {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(Errno::EINTR) => continue,
-                other => break other.ok()?,
-            }
-        };
-        let mut received = None;
-        for cmsg in message.cmsgs().ok()? {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                for fd in fds {
-                    // SAFETY: SCM_RIGHTS installed this descriptor in this
-                    // process just now; nothing else owns it.
-                    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                    received.get_or_insert(owned);
+                Err(_) => return Prepared::default(),
+                Ok(message) => {
+                    let mut fds = Vec::new();
+                    for cmsg in message.cmsgs().into_iter().flatten() {
+                        if let ControlMessageOwned::ScmRights(rights) = cmsg {
+                            // SAFETY: SCM_RIGHTS installed these descriptors
+                            // in this process just now; nothing else owns them.
+                            fds.extend(rights.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                        }
+                    }
+                    break (fds, message.bytes);
                 }
             }
+        };
+        let mut prepared = Prepared::default();
+        for (kind, fd) in kinds[..n].iter().zip(received) {
+            match *kind {
+                PREPARED_NETNS => prepared.netns = Some(fd),
+                PREPARED_ROOTFS => prepared.rootfs = Some(fd),
+                _ => {}
+            }
         }
-        received
+        prepared
     }
 }

@@ -114,15 +114,28 @@ pub fn make_root_rslave() -> Result<(), Errno> {
 
 /// The overlay of the image's layers with the container's upper dir.
 pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RootfsError> {
-    // overlayfs wants the topmost lower layer first.
+    let data: Vec<String> = overlay_options(layers, upper, work)
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    do_mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&data.join(",")),
+    )
+}
+
+/// The overlay's options for `layers` (lowest first): overlayfs wants the
+/// topmost lower layer first.
+pub(super) fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> [(&'static str, String); 3] {
     let lower: Vec<String> = layers.iter().rev().map(|p| p.display().to_string()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        upper.display(),
-        work.display()
-    );
-    do_mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(&data))
+    [
+        ("lowerdir", lower.join(":")),
+        ("upperdir", upper.display().to_string()),
+        ("workdir", work.display().to_string()),
+    ]
 }
 
 pub(super) fn ensure_dir(path: &Path) -> Result<(), RootfsError> {
