@@ -10,7 +10,11 @@
 # separately) and the resident memory of berth's per-container monitor.
 #
 # Environment: BENCH_WARMUP (default 5), BENCH_MIN_RUNS (default 50),
-# BERTH_BUSYBOX_TAR (a prebuilt fixture; default target/fixtures/…).
+# BENCH_ROUNDS (default 5), BERTH_BUSYBOX_TAR (a prebuilt fixture; default
+# target/fixtures/…). The start timing runs in rounds, each timing every
+# command in turn, and pools the rounds' runs: this VM's speed drifts by
+# 15 % and more within minutes, and one long run per command would give
+# whichever ran in a slow minute the blame.
 # Exits 0 whatever the verdict; non-zero only if the benchmark itself
 # could not run. Everything it creates is removed on exit, even on failure.
 set -euo pipefail
@@ -21,6 +25,7 @@ repo="$(pwd)"
 
 warmup="${BENCH_WARMUP:-5}"
 min_runs="${BENCH_MIN_RUNS:-50}"
+rounds="${BENCH_ROUNDS:-5}"
 rss_containers=5
 shim_rss_mib=13 # containerd-shim-runc-v2, typical VmRSS (reference only)
 
@@ -146,22 +151,37 @@ done
 # Ctrl-C, so a foreground hyperfine would make the script ignore it.
 hf_pid=""
 median_ms() { hf_stat "$1" "$2" median 1000; } # median_ms JSON NAME
-stddev_ms() { hf_stat "$1" "$2" stddev 1000; }
 
 load_start="$(cut -d' ' -f1 /proc/loadavg)"
 warn_if_loaded
-echo "== timing (warmup $warmup, at least $min_runs runs each)"
-start_json="$work/start.json"
-hf "$start_json" \
-    -n berth -p "$prep_none" "$cmd_berth" \
-    -n runc -p "$prep_runc" "$cmd_runc" \
-    -n crun+wrapper -p "$prep_crun" "$cmd_crun" \
-    -n wrapper -p "$prep_none" "$cmd_wrap"
+echo "== timing ($rounds rounds, warmup $warmup, at least $min_runs runs each in all)"
+start_jsons=()
+all_runs="$min_runs"
+min_runs=$(((all_runs + rounds - 1) / rounds))
+for round in $(seq 1 "$rounds"); do
+    start_jsons+=("$work/start-$round.json")
+    hf "$work/start-$round.json" \
+        -n berth -p "$prep_none" "$cmd_berth" \
+        -n runc -p "$prep_runc" "$cmd_runc" \
+        -n crun+wrapper -p "$prep_crun" "$cmd_crun" \
+        -n wrapper -p "$prep_none" "$cmd_wrap"
+done
+min_runs="$all_runs"
+# pooled NAME median|stddev: over every round's runs, in milliseconds.
+pooled() {
+    jq -s -r --arg n "$1" --arg f "$2" '
+        [.[].results[] | select(.command == $n) | .times[]] | sort
+        | if $f == "median" then
+              (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end)
+          else
+              (add / length) as $m | (map((. - $m) * (. - $m)) | add / length | sqrt)
+          end * 1000' "${start_jsons[@]}"
+}
 
-m_berth="$(median_ms "$start_json" berth)"
-m_runc="$(median_ms "$start_json" runc)"
-m_crunw="$(median_ms "$start_json" crun+wrapper)"
-m_wrap="$(median_ms "$start_json" wrapper)"
+m_berth="$(pooled berth median)"
+m_runc="$(pooled runc median)"
+m_crunw="$(pooled crun+wrapper median)"
+m_wrap="$(pooled wrapper median)"
 m_crun="$(awk -v a="$m_crunw" -v b="$m_wrap" 'BEGIN { print a - b }')"
 
 echo "== where berth's time goes"
@@ -213,11 +233,11 @@ echo "host: $(uname -r), $(nproc) CPUs, load average $load_start at start, $(cut
 echo "tools: $(runc --version | head -1); $(crun --version | head -1); $(hyperfine --version)"
 echo "berth: $(git -C "$repo" describe --always --dirty 2>/dev/null || echo "(not a git checkout)")"
 echo
-echo "start+exit+delete of 'true' (median ms, ± stddev)"
-printf '  %-28s %s ± %s\n' "berth run --rm" "$(fmt "$m_berth")" "$(fmt "$(stddev_ms "$start_json" berth)")"
-printf '  %-28s %s ± %s\n' "runc run" "$(fmt "$m_runc")" "$(fmt "$(stddev_ms "$start_json" runc)")"
-printf '  %-28s %s ± %s\n' "crun run (in wrapper)" "$(fmt "$m_crunw")" "$(fmt "$(stddev_ms "$start_json" crun+wrapper)")"
-printf '  %-28s %s ± %s\n' "wrapper alone" "$(fmt "$m_wrap")" "$(fmt "$(stddev_ms "$start_json" wrapper)")"
+echo "start+exit+delete of 'true' (median ms, ± stddev, $rounds rounds pooled)"
+printf '  %-28s %s ± %s\n' "berth run --rm" "$(fmt "$m_berth")" "$(fmt "$(pooled berth stddev)")"
+printf '  %-28s %s ± %s\n' "runc run" "$(fmt "$m_runc")" "$(fmt "$(pooled runc stddev)")"
+printf '  %-28s %s ± %s\n' "crun run (in wrapper)" "$(fmt "$m_crunw")" "$(fmt "$(pooled crun+wrapper stddev)")"
+printf '  %-28s %s ± %s\n' "wrapper alone" "$(fmt "$m_wrap")" "$(fmt "$(pooled wrapper stddev)")"
 printf '  %-28s %s\n' "crun (wrapper subtracted)" "$(fmt "$m_crun")"
 echo
 echo "berth phases (median ms)"
