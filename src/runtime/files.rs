@@ -199,7 +199,7 @@ fn source(root: &Path, container: &str, src: &str, options: CopyOptions) -> Resu
 /// mount namespace (`f` then runs in that child: its effects must go to
 /// files or file descriptors, and its error comes back as text).
 pub fn with_container_root(
-    _root: &Root,
+    root: &Root,
     container: &Container,
     f: impl FnOnce(&Path) -> Result<(), FilesError>,
 ) -> Result<(), FilesError> {
@@ -207,10 +207,12 @@ pub fn with_container_root(
     if let (Status::Running | Status::Paused, Some(pid)) = (state.status, state.pid) {
         return f(Path::new(&format!("/proc/{pid}/root")));
     }
+    // The same layers as when it runs, the init layer's mount points too.
+    let layers = super::lifecycle::container_layers(root, &container.config);
     in_child(container, |container| {
         private_mounts(container)?;
         let rootfs = container.rootfs();
-        rootfs::mount_overlay(&container.config.layers, &container.upper(), &container.work(), &rootfs).map_err(
+        rootfs::mount_overlay(&layers, &container.upper(), &container.work(), &rootfs).map_err(
             |e| FilesError::Mount {
                 container: container.config.name.clone(),
                 message: e.to_string(),

@@ -41,6 +41,9 @@ pub struct ChildFds {
     /// The rootfs overlay as a detached mount (`overlay_mount`), to attach
     /// instead of mounting it.
     pub rootfs: Option<OwnedFd>,
+    /// The overlay's lower layers when it mounts it itself
+    /// (`lifecycle::container_layers`).
+    pub layers: Vec<std::path::PathBuf>,
     /// CLOEXEC: closes silently on a successful exec; carries the error
     /// text otherwise.
     pub error: OwnedFd,
@@ -72,12 +75,17 @@ pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
         cgroup,
         netns_ready,
         rootfs,
+        layers,
         error,
         stdio,
         seccomp,
     } = fds;
     let own_netns = config.network == NetworkMode::None && !netns_ready;
-    let prepared = Prepared { own_netns, rootfs };
+    let prepared = Prepared {
+        own_netns,
+        rootfs,
+        layers,
+    };
     let message = match setup_and_exec(config, dir, (go, cgroup, prepared), error.as_raw_fd(), stdio, seccomp) {
         Ok(never) => match never {},
         Err(message) => message,
@@ -95,6 +103,8 @@ struct Prepared {
     own_netns: bool,
     /// The detached rootfs mount, if given.
     rootfs: Option<OwnedFd>,
+    /// The lower layers, to mount it otherwise.
+    layers: Vec<std::path::PathBuf>,
 }
 
 fn setup_and_exec(
@@ -131,7 +141,7 @@ fn setup_and_exec(
     let rootfs = dir.join("rootfs");
     match &prepared.rootfs {
         Some(mount) => super::overlay_mount::attach(mount, &rootfs),
-        None => rootfs::mount_overlay(&config.layers, &dir.join("upper"), &dir.join("work"), &rootfs),
+        None => rootfs::mount_overlay(&prepared.layers, &dir.join("upper"), &dir.join("work"), &rootfs),
     }
     .map_err(|e| e.to_string())?;
     drop(prepared.rootfs);

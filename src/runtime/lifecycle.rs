@@ -121,6 +121,14 @@ fn is_zombie_or_other(pid: i32) -> bool {
     state == Some('Z') || !String::from_utf8_lossy(&cmdline).contains(super::monitor::MONITOR_VERB)
 }
 
+/// The lower layers of a running container's overlay, lowest first: the
+/// image's, then the root's init layer (`Root::init_layer`) when it can
+/// be made (without it, the init creates the mount points in the upper
+/// dir).
+pub fn container_layers(root: &Root, config: &ContainerConfig) -> Vec<std::path::PathBuf> {
+    config.layers.iter().cloned().chain(root.init_layer().ok()).collect()
+}
+
 /// The running berth binary, for the processes it starts (monitor, probes,
 /// engine): exec of this path reaches the running inode even when the file
 /// it came from was replaced or deleted.
@@ -195,12 +203,9 @@ pub fn start_pending(
     let netns = (config.network != NetworkMode::Host)
         .then(super::fresh_netns::create)
         .and_then(Result::ok);
-    let rootfs = super::overlay_mount::detached(
-        &config.layers,
-        &container.dir.join("upper"),
-        &container.dir.join("work"),
-    )
-    .ok();
+    let layers = container_layers(root, config);
+    let rootfs =
+        super::overlay_mount::detached(&layers, &container.dir.join("upper"), &container.dir.join("work")).ok();
     pending.send_prepared(netns.as_ref().map(|ns| ns.as_fd()), rootfs.as_ref().map(|m| m.as_fd()));
     drop((netns, rootfs));
     let sync_r = pending

@@ -409,6 +409,7 @@ fn spawn(
                     cgroup: cgroup.self_join(),
                     netns_ready: born_in_netns,
                     rootfs: given_rootfs,
+                    layers: super::lifecycle::container_layers(root, &container.config),
                     error: err_w,
                     stdio: child_stdio,
                     seccomp,

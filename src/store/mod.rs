@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -49,6 +49,46 @@ impl Root {
     /// Staging area for atomic writes; on the same filesystem as the rest.
     pub fn tmp_dir(&self) -> PathBuf {
         self.path.join("tmp")
+    }
+
+    /// The mount points every container needs, as a read-only lower layer
+    /// shared by all containers of this root (Docker's per-container
+    /// "-init" layer): empty `/etc/hostname`, `/etc/hosts` and
+    /// `/etc/resolv.conf` for the bind mounts, `/proc`, `/sys` and `/dev`.
+    /// Without it the init would create them through the overlay at every
+    /// start (a copy-up of `/etc` and three files in the container's upper
+    /// dir, removed again with the container). Made once, atomically.
+    pub fn init_layer(&self) -> io::Result<PathBuf> {
+        let layer = self.path.join("init-layer");
+        if layer.is_dir() {
+            return Ok(layer);
+        }
+        self.ensure()?;
+        let staging = self.tmp_dir().join(format!("init-layer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        let built = (|| -> io::Result<()> {
+            for dir in ["etc", "proc", "sys", "dev"] {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(staging.join(dir))?;
+            }
+            for file in INIT_LAYER_FILES {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(staging.join(file))?;
+            }
+            fs::set_permissions(&staging, fs::Permissions::from_mode(0o755))
+        })();
+        let placed = built.and_then(|()| match fs::rename(&staging, &layer) {
+            // Another process made it first: theirs is the same.
+            Err(_) if layer.is_dir() => Ok(()),
+            other => other,
+        });
+        let _ = fs::remove_dir_all(&staging);
+        placed.map(|()| layer)
     }
 
     /// A short, stable tag of this root (for cgroup and interface names),
@@ -97,6 +137,9 @@ impl Root {
 }
 
 /// `mkdir -p` with mode 0700 for the directories created.
+/// The files of [`Root::init_layer`], relative to it.
+pub const INIT_LAYER_FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
