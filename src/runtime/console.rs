@@ -80,8 +80,16 @@ pub fn send_fd(socket: &OwnedFd, fd: BorrowedFd<'_>) -> Result<(), Errno> {
 /// the socket without sending one (it failed before allocating the pty).
 pub fn recv_fd(socket: &OwnedFd) -> Result<Option<OwnedFd>, Errno> {
     let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!(RawFd);
+    let (_, fds) = recv_with_fds(socket, &mut byte)?;
+    Ok(fds.into_iter().next())
+}
+
+/// One message into `buf` and the descriptors that came with it (at most
+/// two; more are closed): the payload's length and the descriptors, in
+/// the order sent.
+pub fn recv_with_fds(socket: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Vec<OwnedFd>), Errno> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 2]);
     let message = loop {
         match recvmsg::<()>(
             socket.as_raw_fd(),
@@ -93,17 +101,15 @@ pub fn recv_fd(socket: &OwnedFd) -> Result<Option<OwnedFd>, Errno> {
             other => break other?,
         }
     };
+    let mut owned = Vec::new();
     for cmsg in message.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            let mut owned = fds.into_iter().map(|fd| {
-                // SAFETY: SCM_RIGHTS installed these descriptors in this
-                // process just now; nothing else owns them.
-                unsafe { OwnedFd::from_raw_fd(fd) }
-            });
-            return Ok(owned.next());
+            // SAFETY: SCM_RIGHTS installed these descriptors in this
+            // process just now; nothing else owns them.
+            owned.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
-    Ok(None)
+    Ok((message.bytes, owned))
 }
 
 /// Makes `slave` the calling process's stdin, stdout, stderr and

@@ -10,16 +10,13 @@
 //! errors): a monitor whose exec fails says so on the sync pipe.
 
 use std::ffi::{CString, OsString};
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
-use nix::sys::socket::{
-    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType,
-};
+use nix::sys::socket::{recv, send, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
@@ -268,29 +265,8 @@ impl PendingPrepared {
             return Prepared::default();
         };
         let mut kinds = [0u8; 4];
-        let mut iov = [IoSliceMut::new(&mut kinds)];
-        let mut space = nix::cmsg_space!([RawFd; 2]);
-        let (received, n) = loop {
-            match recvmsg::<()>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(Errno::EINTR) => continue,
-                Err(_) => return Prepared::default(),
-                Ok(message) => {
-                    let mut fds = Vec::new();
-                    for cmsg in message.cmsgs().into_iter().flatten() {
-                        if let ControlMessageOwned::ScmRights(rights) = cmsg {
-                            // SAFETY: SCM_RIGHTS installed these descriptors
-                            // in this process just now; nothing else owns them.
-                            fds.extend(rights.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-                        }
-                    }
-                    break (fds, message.bytes);
-                }
-            }
+        let Ok((n, received)) = super::console::recv_with_fds(&socket, &mut kinds) else {
+            return Prepared::default();
         };
         let mut prepared = Prepared::default();
         for (kind, fd) in kinds[..n].iter().zip(received) {
