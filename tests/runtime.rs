@@ -206,6 +206,19 @@ fn detached_logs_exec_stop_and_rm() {
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines[0], &id.trim()[..12]);
     assert_ne!(lines[1], "1", "exec runs beside pid 1");
+    // exec joins the container's cgroup in every hierarchy: its own paths
+    // read like pid 1's (both `/` in the container's cgroup namespace).
+    let both = e.ok(&[
+        "container",
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; echo ==; cat /proc/1/cgroup",
+    ]);
+    let (own, init) = both.split_once("==\n").unwrap();
+    assert_eq!(own, init, "{both}");
+    assert!(own.lines().all(|l| l.ends_with(":/")), "{both}");
     assert_eq!(e.ok(&["container", "exec", "-u", "app", "web", "id", "-u"]), "1000\n");
     // The CLI's ignored SIGPIPE does not reach the exec'd command.
     assert_eq!(

@@ -13,6 +13,7 @@ use nix::unistd::{execve, fork, ForkResult};
 use super::cgroups::Cgroup;
 use super::config::Status;
 use super::container::Container;
+use super::fork::fork_into;
 use super::lifecycle::LifecycleError;
 use super::{caps, console, init, seccomp, user};
 use crate::store::Root;
@@ -97,12 +98,18 @@ pub fn exec(root: &Root, container: &Container, options: &ExecOptions) -> Result
         true => Some(console::socket_pair().map_err(|e| LifecycleError::Start(format!("console socket: {e}")))?),
         false => None,
     };
+    // Born in the cgroup's v2 directory and joining the v1 ones itself, the
+    // child waits for no RCU grace period (`docs/cgroups.md`).
+    let v2_dir = cgroup.as_ref().and_then(Cgroup::open_v2_dir);
     // SAFETY: the CLI is single-threaded (no runtime threads are started
     // before exec), so the child may continue in Rust.
-    match unsafe { fork() }.map_err(|e| LifecycleError::Start(format!("fork: {e}")))? {
+    let forked = unsafe { fork_into(v2_dir.as_ref().map(std::os::fd::AsFd::as_fd)) }
+        .map_err(|e| LifecycleError::Start(format!("fork: {e}")))?;
+    drop(v2_dir);
+    match forked.result {
         ForkResult::Child => {
             let code = match enter_and_exec(
-                cgroup.as_ref(),
+                cgroup.as_ref().map(|cg| (cg, forked.in_cgroup)),
                 &namespaces,
                 &identity,
                 &workdir,
@@ -149,7 +156,7 @@ fn wait_code(child: nix::unistd::Pid) -> i32 {
 
 #[allow(clippy::too_many_arguments)]
 fn enter_and_exec(
-    cgroup: Option<&Cgroup>,
+    cgroup: Option<(&Cgroup, bool)>,
     namespaces: &[(fs::File, CloneFlags)],
     identity: &user::ResolvedUser,
     workdir: &str,
@@ -160,9 +167,12 @@ fn enter_and_exec(
     console: Option<std::os::fd::OwnedFd>,
     filter: Option<&seccomp::CompiledFilter>,
 ) -> Result<i32, String> {
-    if let Some(cg) = cgroup {
-        cg.add_task(std::process::id() as i32)
-            .map_err(|e| format!("joining the cgroup: {e}"))?;
+    if let Some((cg, born_in_v2)) = cgroup {
+        if !born_in_v2 {
+            cg.add_task_v2(std::process::id() as i32)
+                .map_err(|e| format!("joining the cgroup: {e}"))?;
+        }
+        cg.self_join().join().map_err(|e| format!("joining the cgroup: {e}"))?;
     }
     for (file, flag) in namespaces {
         setns(file, *flag).map_err(|e| format!("joining namespace {flag:?}: {e}"))?;

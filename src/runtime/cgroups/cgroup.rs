@@ -180,6 +180,16 @@ impl Cgroup {
         }
     }
 
+    /// The existing v2 directory (on hybrid hosts the tracking one),
+    /// opened for `clone3(CLONE_INTO_CGROUP)`: how `exec` puts its process
+    /// in the cgroup without a migration. None on v1 hosts.
+    pub fn open_v2_dir(&self) -> Option<OwnedFd> {
+        match &self.layout {
+            Layout::V2 { dir } | Layout::V1 { unified: Some(dir), .. } => fs::File::open(dir).ok().map(OwnedFd::from),
+            Layout::V1 { unified: None, .. } => None,
+        }
+    }
+
     /// The rest of [`Cgroup::create`] after [`Cgroup::create_birth_dir`]:
     /// the other directories and the limits. On failure the directories
     /// this call made are removed; the birth directory (which may hold the
