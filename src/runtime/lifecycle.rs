@@ -197,7 +197,6 @@ pub fn start_pending(
     pending.send_orders(&Orders {
         dir: container.dir.clone(),
         attach,
-        prepared_follows: true,
     })?;
     let config = &container.config;
     let netns = (config.network != NetworkMode::Host)

@@ -51,26 +51,21 @@ pub fn await_args(root: &Path) -> Vec<std::ffi::OsString> {
 
 const AWAIT: &str = "--await";
 
-/// What a monitor is told to do once its container exists.
+/// What a monitor is told to do once its container exists. A second
+/// message always follows: what the caller prepared for the container
+/// while this monitor was loading (`monitor_spawn::Prepared`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orders {
     /// The container's directory.
     pub dir: std::path::PathBuf,
     /// Hold the command until a client attaches.
     pub attach: bool,
-    /// A second message brings what the caller prepared for the container
-    /// while this monitor was loading (`monitor_spawn::Prepared`), or says
-    /// there is nothing after all.
-    pub prepared_follows: bool,
 }
 
-/// Orders on the wire (one packet): `1`/`0` (attach), `n`/`-` (prepared
-/// resources follow or not), then the container directory's bytes.
+/// Orders on the wire (one packet): `1`/`0` (attach), then the container
+/// directory's bytes.
 pub fn encode_orders(orders: &Orders) -> Vec<u8> {
-    let mut bytes = vec![
-        if orders.attach { b'1' } else { b'0' },
-        if orders.prepared_follows { b'n' } else { b'-' },
-    ];
+    let mut bytes = vec![if orders.attach { b'1' } else { b'0' }];
     bytes.extend_from_slice(orders.dir.as_os_str().as_bytes());
     bytes
 }
@@ -78,23 +73,15 @@ pub fn encode_orders(orders: &Orders) -> Vec<u8> {
 /// The inverse of [`encode_orders`]; `None` for anything else (no orders:
 /// the CLI gave up before the container existed).
 pub(super) fn decode_orders(bytes: &[u8]) -> Option<Orders> {
-    let [attach, prepared, dir @ ..] = bytes else {
-        return None;
-    };
+    let (attach, dir) = bytes.split_first()?;
     let attach = match attach {
         b'1' => true,
         b'0' => false,
         _ => return None,
     };
-    let prepared_follows = match prepared {
-        b'n' => true,
-        b'-' => false,
-        _ => return None,
-    };
     (!dir.is_empty()).then(|| Orders {
         dir: std::ffi::OsStr::from_bytes(dir).into(),
         attach,
-        prepared_follows,
     })
 }
 
@@ -368,6 +355,11 @@ fn spawn(
         NetworkMode::None | NetworkMode::Bridge => prepared.netns,
     };
     let given_rootfs = prepared.rootfs;
+    // Only an init without the mount mounts the overlay itself.
+    let layers = match given_rootfs {
+        Some(_) => Vec::new(),
+        None => super::lifecycle::container_layers(root, &container.config),
+    };
     let host_netns = match bridged || given_netns.is_some() {
         true => {
             Some(fs::File::open("/proc/self/ns/net").map_err(|e| format!("opening the host network namespace: {e}"))?)
@@ -409,7 +401,7 @@ fn spawn(
                     cgroup: cgroup.self_join(),
                     netns_ready: born_in_netns,
                     rootfs: given_rootfs,
-                    layers: super::lifecycle::container_layers(root, &container.config),
+                    layers,
                     error: err_w,
                     stdio: child_stdio,
                     seccomp,
@@ -869,19 +861,16 @@ mod tests {
 
     #[test]
     fn orders_round_trip_and_nothing_else_is_orders() {
-        for (attach, prepared_follows) in [(false, false), (true, false), (false, true), (true, true)] {
+        for attach in [false, true] {
             let orders = Orders {
                 dir: "/var/lib/my berth/containers/abc".into(),
                 attach,
-                prepared_follows,
             };
             assert_eq!(decode_orders(&encode_orders(&orders)), Some(orders));
         }
         assert_eq!(decode_orders(b""), None);
         assert_eq!(decode_orders(b"1"), None);
-        assert_eq!(decode_orders(b"1n"), None);
-        assert_eq!(decode_orders(b"x-/dir"), None);
-        assert_eq!(decode_orders(b"1x/dir"), None);
+        assert_eq!(decode_orders(b"x/dir"), None);
     }
 
     #[test]

@@ -116,9 +116,9 @@ impl PendingMonitor {
         }
     }
 
-    /// Sends the orders (one packet). With `prepared_follows`, the monitor
-    /// then waits for [`PendingMonitor::send_prepared`] before it forks the
-    /// container's init.
+    /// Sends the orders (one packet). The monitor then waits for
+    /// [`PendingMonitor::send_prepared`] (or the channel's end) before it
+    /// forks the container's init.
     pub(super) fn send_orders(&mut self, orders: &Orders) -> Result<(), LifecycleError> {
         let socket = self
             .orders
@@ -129,9 +129,9 @@ impl PendingMonitor {
             .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))
     }
 
-    /// What the orders announced (`prepared_follows`): the container's
-    /// network namespace and its rootfs as a detached mount, each when the
-    /// caller could make it; closes the orders channel either way.
+    /// What follows the orders: the container's network namespace and its
+    /// rootfs as a detached mount, each when the caller could make it;
+    /// closes the orders channel either way.
     pub(super) fn send_prepared(&mut self, netns: Option<BorrowedFd<'_>>, rootfs: Option<BorrowedFd<'_>>) {
         let Some(socket) = self.orders.take() else { return };
         let mut kinds = Vec::new();
@@ -226,7 +226,7 @@ const PREPARED_ROOTFS: u8 = b'r';
 const PREPARED_NOTHING: u8 = b'-';
 
 /// The monitor's side of the orders channel (fd 4): the orders, and the
-/// channel itself when prepared resources are to follow.
+/// channel, on which the prepared resources follow.
 pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingPrepared)> {
     let mut buf = vec![0u8; 8192];
     let n = loop {
@@ -236,8 +236,7 @@ pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingPrepared)> {
         }
     };
     let orders = decode_orders(&buf[..n])?;
-    let pending = PendingPrepared(orders.prepared_follows.then_some(socket));
-    Some((orders, pending))
+    Some((orders, PendingPrepared(socket)))
 }
 
 /// What the caller made for the container while the monitor loaded.
@@ -249,21 +248,14 @@ pub struct Prepared {
     pub rootfs: Option<OwnedFd>,
 }
 
-/// [`Prepared`] resources the orders promised.
-pub struct PendingPrepared(Option<OwnedFd>);
+/// [`Prepared`] resources that follow the orders.
+pub struct PendingPrepared(OwnedFd);
 
 impl PendingPrepared {
-    /// Nothing will come.
-    pub fn none() -> PendingPrepared {
-        PendingPrepared(None)
-    }
-
     /// Waits for the resources; empty when the caller had none to give
     /// (or went away).
     pub fn receive(self) -> Prepared {
-        let Some(socket) = self.0 else {
-            return Prepared::default();
-        };
+        let socket = self.0;
         let mut kinds = [0u8; 4];
         let Ok((n, received)) = super::console::recv_with_fds(&socket, &mut kinds) else {
             return Prepared::default();

@@ -269,8 +269,8 @@ impl Cgroup {
 
     /// Moves process `pid` (its whole thread group) into every hierarchy.
     pub fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
-        let value = pid.to_string();
-        self.procs_files().iter().try_for_each(|file| fsio::write(file, &value))
+        self.add_task_v1(pid)?;
+        self.add_task_v2(pid)
     }
 
     /// [`Cgroup::add_task`] in the v1 hierarchies only.
