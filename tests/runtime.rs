@@ -255,6 +255,83 @@ fn detached_logs_exec_stop_and_rm() {
 }
 
 #[test]
+fn rm_containers_get_a_volatile_rootfs_and_survive_a_restart() {
+    let e = Engine::new();
+    let root_mount = "grep ' / / ' /proc/self/mountinfo";
+    // `--rm`: the upper dir is thrown away, so the overlay skips syncs.
+    let thrown = e.ok(&["container", "run", "--rm", "busybox", "sh", "-c", root_mount]);
+    assert!(thrown.contains("overlay") && thrown.contains("volatile"), "{thrown}");
+    let kept = e.ok(&["container", "run", "--name", "kept", "busybox", "sh", "-c", root_mount]);
+    assert!(kept.contains("overlay") && !kept.contains("volatile"), "{kept}");
+    e.ok(&["container", "rm", "kept"]);
+
+    // A detached `--rm` container is removed when it stops, but kept by a
+    // restart (as docker's): its volatile overlay mounts again, with what
+    // it wrote.
+    e.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "again",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept-file > /written; exec sleep 1000",
+    ]);
+    let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", "again"])).unwrap();
+    assert_eq!(inspect[0]["HostConfig"]["AutoRemove"], true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e
+        .berth(&["container", "exec", "again", "test", "-f", "/written"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the file never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    e.ok(&["container", "restart", "-t", "0", "again"]);
+    let after = e.ok(&[
+        "container",
+        "exec",
+        "again",
+        "sh",
+        "-c",
+        &format!("cat /written; {root_mount}"),
+    ]);
+    assert!(
+        after.starts_with("kept-file\n") && after.contains("volatile"),
+        "{after}"
+    );
+    e.ok(&["container", "stop", "-t", "0", "again"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while e
+        .ok(&["container", "ls", "-aq"])
+        .contains(|c: char| c.is_ascii_hexdigit())
+    {
+        assert!(Instant::now() < deadline, "the stopped --rm container was not removed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `rm -f` races its monitor's own removal, and succeeds either way.
+    for _ in 0..3 {
+        e.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "raced",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        e.ok(&["container", "rm", "-f", "raced"]);
+    }
+    e.assert_no_residue();
+}
+
+#[test]
 fn pause_freezes_and_unpause_resumes() {
     let e = Engine::new();
     e.ok(&[

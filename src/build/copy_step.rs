@@ -18,7 +18,7 @@ use nix::sys::time::TimeSpec;
 
 use super::context::{Source, SourceTree};
 use super::BuildError;
-use crate::runtime::rootfs::{mount_overlay, scoped_join};
+use crate::runtime::rootfs::{mount_overlay, scoped_join, UpperSync};
 use crate::store::create_private_dir;
 
 /// An overlay of some layers with a fresh upper dir, mounted under the
@@ -47,7 +47,8 @@ impl Overlay {
         } else {
             layers.to_vec()
         };
-        mount_overlay(&lowers, &upper, &overlay.dir.join("work"), &overlay.merged()).map_err(BuildError::runtime)?;
+        let work = overlay.dir.join("work");
+        mount_overlay(&lowers, &upper, &work, UpperSync::Synced, &overlay.merged()).map_err(BuildError::runtime)?;
         overlay.mounted = true;
         Ok(overlay)
     }

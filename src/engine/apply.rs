@@ -62,6 +62,15 @@ pub enum ApplyError {
     Dependency(String),
 }
 
+/// How a one-off container (`compose run`) is removed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OneOffRemoval {
+    /// Its monitor removes it when it exits (detached `--rm`).
+    pub by_monitor: bool,
+    /// It is removed when it exits, by its monitor or the waiting `run`.
+    pub on_exit: bool,
+}
+
 /// Everything an action may need.
 pub struct Applier<'a> {
     pub root: &'a Root,
@@ -220,19 +229,19 @@ impl Applier<'_> {
     /// same path as replicas, so it gets the service's networks, volumes,
     /// devices and limits. As compose's `run` without `--use-aliases`, it
     /// gets no network aliases: the service name keeps resolving to the
-    /// service's replicas only. `auto_remove`: its monitor removes it on exit.
-    pub fn create_oneoff(&self, service: &str, name: &str, auto_remove: bool) -> Result<(), ApplyError> {
-        self.create_container(service, 1, name, Vec::new(), Some(auto_remove))
+    /// service's replicas only.
+    pub fn create_oneoff(&self, service: &str, name: &str, removal: OneOffRemoval) -> Result<(), ApplyError> {
+        self.create_container(service, 1, name, Vec::new(), Some(removal))
     }
 
-    /// `oneoff`: `None` for a replica, `Some(auto_remove)` for a one-off.
+    /// `oneoff`: `None` for a replica, how it is removed for a one-off.
     fn create_container(
         &self,
         service: &str,
         number: u32,
         name: &str,
         reuse: Vec<(String, String)>,
-        oneoff: Option<bool>,
+        oneoff: Option<OneOffRemoval>,
     ) -> Result<(), ApplyError> {
         let err = |message: String| ApplyError::Service {
             service: service.to_string(),
@@ -258,8 +267,9 @@ impl Applier<'_> {
             oneoff: oneoff.is_some(),
         };
         let mut spec = translate::container_spec(&replica).map_err(|e| err(e.to_string()))?;
-        if let Some(auto_remove) = oneoff {
-            spec.options.auto_remove = auto_remove;
+        if let Some(removal) = oneoff {
+            spec.options.auto_remove = removal.by_monitor;
+            spec.options.removed_on_exit = removal.on_exit;
             for join in &mut spec.networks {
                 join.aliases.clear();
             }

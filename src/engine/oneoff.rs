@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::apply::{Applier, ApplyError, Event};
+use super::apply::{Applier, ApplyError, Event, OneOffRemoval};
 use super::observe::{observe, ObserveError};
 use super::plan::{Action, Desired, Plan, PlanError, PullPolicy, Wave};
 use crate::runtime::container::{self, Container, ContainerError};
@@ -40,6 +40,8 @@ pub struct RunRequest {
     pub interactive: bool,
     /// Detached `--rm`: the monitor removes the container when it exits.
     pub auto_remove: bool,
+    /// `--rm`: removed when it exits (by its monitor or the waiting `run`).
+    pub removed_on_exit: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +165,14 @@ pub fn create(
     let prerequisites = prerequisites(&desired, &observe(root, &desired)?, &request.service);
     applier.run(&prerequisites).map_err(OneOffError::Apply)?;
     applier
-        .create_oneoff(&request.service, &name, request.auto_remove)
+        .create_oneoff(
+            &request.service,
+            &name,
+            OneOffRemoval {
+                by_monitor: request.auto_remove,
+                on_exit: request.removed_on_exit,
+            },
+        )
         .map_err(|e| OneOffError::Apply(vec![e]))?;
     container::find(root, &name).map_err(|source| OneOffError::Created { name, source })
 }

@@ -274,7 +274,13 @@ pub struct ContainerConfig {
     /// container's networks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// The container's monitor removes it when it ends (`run --rm -d`).
     pub auto_remove: bool,
+    /// The container is removed when it ends, by its monitor or by the
+    /// `run` that waits for it (`--rm`, docker's `AutoRemove`): its
+    /// rootfs is a throwaway ([`super::rootfs::UpperSync`]).
+    #[serde(default)]
+    pub removed_on_exit: bool,
     pub labels: BTreeMap<String, String>,
     /// Log rotation: bytes per file (0 = unlimited) and files kept.
     pub log_max_size: u64,
@@ -358,6 +364,11 @@ pub struct ContainerState {
     /// Set by `stop`/`kill` so a restart policy does not resurrect it.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Set by `restart` before it stops the container: the monitor keeps
+    /// a container it would remove at exit (`run --rm -d`), as docker
+    /// does after a manual restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
 }
 
 impl ContainerState {
@@ -372,6 +383,7 @@ impl ContainerState {
             oom_killed: false,
             error: None,
             stopped_by_user: false,
+            restarting: false,
         }
     }
 }

@@ -155,6 +155,13 @@ impl Container {
     pub fn state(&self) -> Result<ContainerState, ContainerError> {
         let path = self.state_path();
         let bytes = fs::read(&path).map_err(io_error(&path))?;
+        // The monitor died with the host.
+        if emptied_by_a_crash(&bytes) {
+            return Ok(ContainerState {
+                status: Status::Dead,
+                ..ContainerState::created()
+            });
+        }
         let mut state: ContainerState =
             serde_json::from_slice(&bytes).map_err(|source| ContainerError::Json { path, source })?;
         // A monitor killed with the host (or by kill -9) cannot record the
@@ -171,7 +178,12 @@ impl Container {
             path: path.clone(),
             source,
         })?;
-        crate::store::write_atomic_volatile(&path, &bytes).map_err(io_error(&path))
+        // A throwaway container's state is worth nothing after a crash.
+        match self.config.removed_on_exit {
+            true => crate::store::write_atomic_unflushed(&path, &bytes),
+            false => write_atomic_volatile(&path, &bytes),
+        }
+        .map_err(io_error(&path))
     }
 
     /// The cgroup name of this container under an engine root: one
@@ -182,6 +194,12 @@ impl Container {
     pub fn cgroup_name(root_tag: &str, id: &str) -> String {
         format!("berth-{root_tag}-{id}")
     }
+}
+
+/// Whether a state file lost its content in a host crash: written without
+/// a flush, it can come back empty or as zeros.
+fn emptied_by_a_crash(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| *b == 0 || b.is_ascii_whitespace())
 }
 
 /// Whether a process exists (signal 0).
@@ -282,6 +300,13 @@ pub use crate::rfc3339::{format as format_rfc3339, now as now_rfc3339, parse as 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_file_emptied_by_a_crash_is_recognised() {
+        assert!(emptied_by_a_crash(b""));
+        assert!(emptied_by_a_crash(&[0; 250]));
+        assert!(!emptied_by_a_crash(br#"{"status":"running"}"#));
+    }
 
     #[test]
     fn ids_and_names() {

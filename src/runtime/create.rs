@@ -66,7 +66,10 @@ pub struct CreateOptions {
     pub security_opt: Vec<String>,
     pub tty: bool,
     pub interactive: bool,
+    /// Its monitor removes it when it ends (`run --rm -d`).
     pub auto_remove: bool,
+    /// Removed when it ends, by the monitor or the waiting caller (`--rm`).
+    pub removed_on_exit: bool,
     pub labels: Vec<String>,
     pub log_opts: Vec<String>,
 }
@@ -195,6 +198,7 @@ pub fn build(
         dns_options: options.dns_options.clone(),
         links: options.links.clone(),
         auto_remove: options.auto_remove,
+        removed_on_exit: options.removed_on_exit || options.auto_remove,
         labels,
         log_max_size,
         log_max_files,
@@ -438,6 +442,24 @@ mod tests {
 
     fn build_with(options: CreateOptions) -> Result<ContainerConfig, CreateError> {
         build(&options, &image(), "0123456789abcdef", "n", Vec::new(), "now")
+    }
+
+    #[test]
+    fn a_container_its_monitor_removes_is_removed_on_exit() {
+        let kept = build_with(CreateOptions::default()).unwrap();
+        assert!(!kept.auto_remove && !kept.removed_on_exit);
+        let by_caller = build_with(CreateOptions {
+            removed_on_exit: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(!by_caller.auto_remove && by_caller.removed_on_exit);
+        let by_monitor = build_with(CreateOptions {
+            auto_remove: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(by_monitor.auto_remove && by_monitor.removed_on_exit);
     }
 
     #[test]

@@ -212,7 +212,8 @@ pub fn with_container_root(
     in_child(container, |container| {
         private_mounts(container)?;
         let rootfs = container.rootfs();
-        rootfs::mount_overlay(&layers, &container.upper(), &container.work(), &rootfs).map_err(|e| {
+        let sync = rootfs::UpperSync::for_container(&container.config);
+        rootfs::mount_overlay(&layers, &container.upper(), &container.work(), sync, &rootfs).map_err(|e| {
             FilesError::Mount {
                 container: container.config.name.clone(),
                 message: e.to_string(),

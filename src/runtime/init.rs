@@ -141,7 +141,13 @@ fn setup_and_exec(
     let rootfs = dir.join("rootfs");
     match &prepared.rootfs {
         Some(mount) => super::overlay_mount::attach(mount, &rootfs),
-        None => rootfs::mount_overlay(&prepared.layers, &dir.join("upper"), &dir.join("work"), &rootfs),
+        None => rootfs::mount_overlay(
+            &prepared.layers,
+            &dir.join("upper"),
+            &dir.join("work"),
+            rootfs::UpperSync::for_container(config),
+            &rootfs,
+        ),
     }
     .map_err(|e| e.to_string())?;
     drop(prepared.rootfs);

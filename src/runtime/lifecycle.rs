@@ -31,6 +31,10 @@ pub enum LifecycleError {
     RemoveRunning(String),
     #[error("invalid signal {0:?}")]
     Signal(String),
+    /// Removed by its monitor at exit (`run --rm -d`) before its exit
+    /// code was read.
+    #[error("container {0} was removed when it exited")]
+    RemovedAtExit(String),
     #[error("removing the volumes of container {id}: {source}")]
     Volumes {
         id: String,
@@ -203,8 +207,9 @@ pub fn start_pending(
         .then(super::fresh_netns::create)
         .and_then(Result::ok);
     let layers = container_layers(root, config);
-    let rootfs =
-        super::overlay_mount::detached(&layers, &container.dir.join("upper"), &container.dir.join("work")).ok();
+    let (upper, work) = (container.dir.join("upper"), container.dir.join("work"));
+    let sync = super::rootfs::UpperSync::for_container(config);
+    let rootfs = super::overlay_mount::detached(&layers, &upper, &work, sync).ok();
     pending.send_prepared(netns.as_ref().map(|ns| ns.as_fd()), rootfs.as_ref().map(|m| m.as_fd()));
     drop((netns, rootfs));
     let sync_r = pending
@@ -297,7 +302,14 @@ pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Opt
     // Opened at the first wait (`None` inside: no pidfd to be had).
     let mut init_exit: Option<Option<std::os::fd::OwnedFd>> = None;
     loop {
-        let state = container.state()?;
+        let state = match container.state() {
+            Err(ContainerError::Io { source, .. })
+                if container.config.auto_remove && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(LifecycleError::RemovedAtExit(container.config.name.clone()))
+            }
+            state => state?,
+        };
         match state.status {
             Status::Exited | Status::Created => return Ok(Some(state.exit_code.unwrap_or(0))),
             Status::Dead => return Ok(Some(state.exit_code.unwrap_or(137))),
@@ -338,11 +350,30 @@ pub fn stop(root: &Root, container: &Container, timeout: Duration) -> Result<(),
     }
     let signal = parse_signal(&container.config.stop_signal)?;
     let _ = kill_container(container, signal);
-    if wait_exit(container, Some(timeout))?.is_none() {
-        let _ = kill_container(container, Signal::SIGKILL);
-        wait_exit(container, Some(Duration::from_secs(30)))?;
+    let stopped = match wait_exit(container, Some(timeout)) {
+        Ok(None) => {
+            let _ = kill_container(container, Signal::SIGKILL);
+            wait_exit(container, Some(Duration::from_secs(30))).map(drop)
+        }
+        other => other.map(drop),
+    };
+    match stopped {
+        // Stopped, and removed by its monitor as it asked (`run --rm -d`).
+        Err(LifecycleError::RemovedAtExit(_)) => Ok(()),
+        other => other,
     }
-    Ok(())
+}
+
+/// `restart`: stops the container (if it runs) and starts it again; one
+/// that its monitor would remove at exit (`run --rm -d`) is kept.
+pub fn restart(root: &Root, container: &Container, timeout: Duration) -> Result<(), LifecycleError> {
+    let mut state = container.state()?;
+    if matches!(state.status, Status::Running | Status::Paused) {
+        state.restarting = true;
+        container.save_state(&state)?;
+    }
+    stop(root, container, timeout)?;
+    start(root, container).map(drop)
 }
 
 fn mark_stopped_by_user(container: &Container) -> Result<(), LifecycleError> {
@@ -414,7 +445,14 @@ pub fn remove(root: &Root, container: &Container, force: bool) -> Result<(), Lif
             let _ = thaw_with(root, container);
         }
         let _ = kill_container(container, Signal::SIGKILL);
-        wait_exit(container, Some(Duration::from_secs(30)))?;
+        match wait_exit(container, Some(Duration::from_secs(30))) {
+            // Its monitor removed it (`run --rm -d`): done once it is gone.
+            Err(LifecycleError::RemovedAtExit(_)) => {
+                wait_monitor_gone(&state);
+                return Ok(());
+            }
+            other => other.map(drop)?,
+        }
     }
     let state = container.state().ok();
     // The exit is recorded, so the monitor writes nothing the directory

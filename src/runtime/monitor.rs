@@ -813,6 +813,7 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     running.ports.close();
     let oom_killed = running.cgroup.oom_killed();
     let mut state = container.state().unwrap_or_else(|_| ContainerState::created());
+    let remove = container.config.auto_remove && !state.restarting;
     state.status = Status::Exited;
     state.pid = None;
     // Kept: whoever starts the container again waits for this monitor to
@@ -837,7 +838,7 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
         let _ = running.log.flush();
     }
     let _ = fs::remove_file(attach::socket_path(&container.dir));
-    if container.config.auto_remove {
+    if remove {
         let store = crate::network::NetworkStore::new(root);
         for a in &container.config.networks {
             let _ = store.release_address(&a.network, &container.config.id);

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::rootfs::{overlay_options, RootfsError};
+use super::rootfs::{clear_volatile_marker, overlay_options, RootfsError, UpperSync};
 
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
@@ -30,7 +31,9 @@ fn cstring(s: &str) -> Result<CString, Errno> {
 
 /// The overlay of `layers` (lowest first) with `upper` and `work`, as a
 /// mount attached nowhere yet.
-pub fn detached(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<OwnedFd, Errno> {
+pub fn detached(layers: &[PathBuf], upper: &Path, work: &Path, sync: UpperSync) -> Result<OwnedFd, Errno> {
+    // The init's own mount, the fallback, says why if this fails.
+    clear_volatile_marker(work).map_err(|_| Errno::EIO)?;
     // SAFETY: fsopen with a NUL-terminated name; a non-negative result is
     // a new descriptor we own.
     let context = unsafe {
@@ -52,6 +55,23 @@ pub fn detached(layers: &[PathBuf], upper: &Path, work: &Path) -> Result<OwnedFd
                 FSCONFIG_SET_STRING,
                 key.as_ptr(),
                 value.as_ptr(),
+                0,
+            )
+        };
+        if rc < 0 {
+            return Err(Errno::last());
+        }
+    }
+    if sync == UpperSync::Volatile {
+        // SAFETY: valid descriptor and a NUL-terminated flag name; a flag
+        // takes no value.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                context.as_raw_fd(),
+                FSCONFIG_SET_FLAG,
+                c"volatile".as_ptr(),
+                std::ptr::null::<libc::c_void>(),
                 0,
             )
         };

@@ -112,12 +112,23 @@ pub fn make_root_rslave() -> Result<(), Errno> {
     )
 }
 
-/// The overlay of the image's layers with the container's upper dir.
-pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RootfsError> {
-    let data: Vec<String> = overlay_options(layers, upper, work)
+/// The overlay of the image's layers with the container's upper dir;
+/// `volatile` skips the syncs of the upper layer (see [`UpperSync`]).
+pub fn mount_overlay(
+    layers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    sync: UpperSync,
+    target: &Path,
+) -> Result<(), RootfsError> {
+    clear_volatile_marker(work)?;
+    let mut data: Vec<String> = overlay_options(layers, upper, work)
         .into_iter()
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
+    if sync == UpperSync::Volatile {
+        data.push("volatile".into());
+    }
     do_mount(
         Some("overlay"),
         target,
@@ -129,6 +140,46 @@ pub fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
 
 /// The overlay's options for `layers` (lowest first): overlayfs wants the
 /// topmost lower layer first.
+/// Whether an overlay syncs its upper layer.
+///
+/// Unmounting an overlay syncs the whole filesystem under its upper dir
+/// (overlayfs' `sync_fs` calls `sync_filesystem` on it): on a host whose
+/// disk has other dirty data that is a journal commit and writeback, a
+/// millisecond to many, at the end of every container. A container that
+/// is removed when it ends (`--rm`) loses its upper dir anyway, so its
+/// overlay is mounted `volatile` (Linux 5.10), which skips those syncs
+/// (podman does the same for `--rm`). A crash may leave such an upper
+/// dir incomplete, which only matters to a container nobody keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpperSync {
+    Synced,
+    Volatile,
+}
+
+impl UpperSync {
+    /// `Volatile` for a container removed when it ends.
+    pub fn for_container(config: &ContainerConfig) -> Self {
+        match config.removed_on_exit {
+            true => UpperSync::Volatile,
+            false => UpperSync::Synced,
+        }
+    }
+}
+
+/// A `volatile` mount leaves `WORK/work/incompat/volatile` behind, and
+/// overlayfs refuses any later mount of that work dir while it exists (so
+/// that nobody reuses an upper dir a crash may have left incomplete).
+/// berth mounts only throwaway containers volatile, and mounts one again
+/// only to restart it or copy files from it after it stopped: the marker
+/// goes first.
+pub(super) fn clear_volatile_marker(work: &Path) -> Result<(), RootfsError> {
+    let incompat = work.join("work").join("incompat");
+    match fs::remove_dir_all(&incompat) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("removing", &incompat)(e)),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path) -> [(&'static str, String); 3] {
     let lower: Vec<String> = layers.iter().rev().map(|p| p.display().to_string()).collect();
     [
@@ -594,6 +645,19 @@ pub fn cstring(s: &str) -> Result<CString, RootfsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_volatile_marker_goes_and_the_rest_of_the_work_dir_stays() {
+        let work = tempfile::tempdir().unwrap();
+        let dirty = work.path().join("work/incompat/volatile/dirty");
+        fs::create_dir_all(&dirty).unwrap();
+        fs::write(work.path().join("work/keep"), b"").unwrap();
+        clear_volatile_marker(work.path()).unwrap();
+        assert!(!work.path().join("work/incompat").exists());
+        assert!(work.path().join("work/keep").exists());
+        // Nothing to clear is fine too (a first mount, a synced overlay).
+        clear_volatile_marker(work.path()).unwrap();
+    }
 
     #[test]
     fn bind_options_become_remount_flags() {

@@ -108,6 +108,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         // In the foreground the CLI removes it after reading the exit
         // code; detached, its monitor does.
         auto_remove: args.rm && args.detach,
+        removed_on_exit: args.rm,
     };
     let container = oneoff::create(&root, &project, &request, &|e| print_event(e))?;
     let ready = if args.no_deps {

@@ -173,7 +173,14 @@ fn device_edits(name: &str, gpus: &[String], cdi_names: &[String]) -> anyhow::Re
     )?)
 }
 
-pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool) -> anyhow::Result<Container> {
+/// `auto_remove`: its monitor removes it when it ends; `removed_on_exit`:
+/// it is removed then, by the monitor or by the `run` waiting for it.
+pub(super) fn create_container(
+    root: &Root,
+    args: &CreateArgs,
+    auto_remove: bool,
+    removed_on_exit: bool,
+) -> anyhow::Result<Container> {
     let image = image_info(root, &args.image)?;
     let mut env = Vec::new();
     for file in &args.env_file {
@@ -227,6 +234,7 @@ pub(super) fn create_container(root: &Root, args: &CreateArgs, auto_remove: bool
         tty: args.tty,
         interactive: args.interactive,
         auto_remove,
+        removed_on_exit,
         labels: args.labels.clone(),
         log_opts: args.log_opt.clone(),
     };
@@ -320,7 +328,7 @@ pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitC
     };
     // In the foreground the CLI removes the container after reading its
     // exit code; detached, the monitor does it.
-    let container = create_container(root, &args.create, args.rm && args.detach)?;
+    let container = create_container(root, &args.create, args.rm && args.detach, args.rm)?;
     // In the foreground the CLI attaches from the first byte: output and
     // the exit code arrive over the monitor's socket, with no polling.
     let attach = !args.detach;

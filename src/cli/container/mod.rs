@@ -159,7 +159,7 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         ContainerCommand::Run(run) => run_container(root, run),
         ContainerCommand::Create(create) => {
-            let c = create_container(root, create, false)?;
+            let c = create_container(root, create, false, false)?;
             println!("{}", c.config.id);
             Ok(ExitCode::SUCCESS)
         }
@@ -200,8 +200,7 @@ pub fn run(root: &Root, args: &ContainerArgs) -> anyhow::Result<ExitCode> {
             Ok(())
         }),
         ContainerCommand::Restart { time, containers } => each(root, containers, |c| {
-            lifecycle::stop(root, c, Duration::from_secs(*time))?;
-            lifecycle::start(root, c)?;
+            lifecycle::restart(root, c, Duration::from_secs(*time))?;
             println!("{}", c.config.name);
             Ok(())
         }),

@@ -168,7 +168,7 @@ pub(super) fn inspect(c: &Container) -> anyhow::Result<serde_json::Value> {
             "ReadonlyRootfs": c.config.read_only,
             "CapAdd": c.config.capabilities,
             "NetworkMode": c.config.network,
-            "AutoRemove": c.config.auto_remove,
+            "AutoRemove": c.config.removed_on_exit,
             "Init": c.config.init,
             "Resources": c.config.resources,
             "Mounts": c.config.mounts,
