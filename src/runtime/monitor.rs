@@ -821,15 +821,21 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     state.exit_code = Some(code);
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = oom_killed;
+    // Attached clients learn the exit as soon as it is recorded (they may
+    // look at the state next), and cleanup below does not delay them; a
+    // throwaway container that its attached `run` removes is reported
+    // first: that caller needs no record (`lifecycle::remove_after_exit`).
+    let report = |clients: &mut Vec<Client>| {
+        broadcast(clients, &attach::encode(FrameKind::Exit, &code.to_be_bytes()));
+        clients.clear();
+    };
+    let removed_by_caller = container.config.removed_on_exit && !container.config.auto_remove;
+    if removed_by_caller {
+        report(&mut running.clients);
+    }
     let _ = container.save_state(&state);
     let _ = crate::network::hosts::refresh_for_container(root, container);
-    // Attached clients learn the exit as soon as it is recorded; cleanup
-    // below does not delay them.
-    broadcast(
-        &mut running.clients,
-        &attach::encode(FrameKind::Exit, &code.to_be_bytes()),
-    );
-    running.clients.clear();
+    report(&mut running.clients);
     let _ = running.cgroup.destroy();
     let _ = crate::network::endpoint::detach_links(&container.config);
     let warnings = super::hooks::warnings_for(&container.config, &container.dir, HookStage::Poststop, None);
