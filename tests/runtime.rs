@@ -682,18 +682,27 @@ fn devices_sysctls_shm_and_network_modes() {
 
 /// The program of this root's monitor processes (`/proc/PID/exe`).
 fn monitor_programs(e: &Engine) -> Vec<std::path::PathBuf> {
+    monitor_pids(e)
+        .into_iter()
+        .filter_map(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok())
+        .collect()
+}
+
+/// The pids of this engine root's monitors.
+fn monitor_pids(e: &Engine) -> Vec<i32> {
     let root = e.root.path().to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let args: Vec<String> = cmdline
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         if args.iter().any(|a| a == "__monitor") && args.contains(&root) {
-            if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
-                found.push(exe);
-            }
+            found.push(pid);
         }
     }
     found
@@ -710,6 +719,13 @@ fn monitor_is_the_small_binary_and_berth_alone_still_works() {
         std::path::Path::new(env!("CARGO_BIN_EXE_berth-monitor")),
         "the dedicated monitor binary runs beside berth"
     );
+    // It starts without std's runtime (`no_main`) but still ignores
+    // SIGPIPE: an attached client that goes away must not kill it.
+    let pid = monitor_pids(&e)[0];
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ignored = status.lines().find_map(|l| l.strip_prefix("SigIgn:\t")).unwrap();
+    let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
+    assert_ne!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{status}");
     e.ok(&["container", "rm", "-f", "small"]);
 
     // A berth installed without berth-monitor beside it runs its own

@@ -206,7 +206,7 @@ fn enter_and_exec(
         console::make_controlling(slave).map_err(|e| format!("setting the controlling terminal: {e}"))?;
     }
     drop(pty);
-    let program = init::find_program(Path::new("/"), &options.args, env)?;
+    let program = init::find_program(&options.args, env)?;
     nix::unistd::chdir(workdir).map_err(|e| format!("chdir to {workdir}: {e}"))?;
     init::close_other_fds_at_exec(-1);
     init::reset_signals();

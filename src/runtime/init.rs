@@ -179,13 +179,14 @@ fn setup_and_exec(
     // The rootfs and its device nodes and mounts are in place and the
     // host's binaries still resolve: where nvidia-cdi-hook runs.
     hooks::run_for(config, dir, HookStage::CreateContainer, Some(host_pid)).map_err(|e| e.to_string())?;
-    let workdir = rootfs::scoped_join(&rootfs, &config.working_dir);
-    let _ = fs::create_dir_all(&workdir);
     let env = environment(config, &identity.home);
-    let program = find_program(&rootfs, &config.args, &env)?;
 
     rootfs::pivot(&rootfs).map_err(|e| e.to_string())?;
     super::faults::fail_point("pivot_root")?;
+    // Inside the container's root now: paths resolve as they will for its
+    // command, and no symlink can leave it.
+    let _ = fs::create_dir_all(&config.working_dir);
+    let program = find_program(&config.args, &env)?;
     rootfs::apply_sysctls(&config.sysctls).map_err(|e| e.to_string())?;
     if !config.privileged {
         rootfs::mask_paths().map_err(|e| e.to_string())?;
@@ -326,15 +327,16 @@ pub(super) fn environment(config: &ContainerConfig, home: &str) -> Vec<String> {
     env
 }
 
-/// Resolves the program like execvp would, but inside the rootfs and with
-/// the container's PATH, so a missing command is reported as docker does.
-pub(super) fn find_program(rootfs: &Path, args: &[String], env: &[String]) -> Result<String, String> {
+/// Resolves the program like execvp would, with the container's PATH, so a
+/// missing command is reported as docker does. Called inside the
+/// container's root (after pivot_root, or chroot for exec), where the
+/// kernel resolves every symlink within it.
+pub(super) fn find_program(args: &[String], env: &[String]) -> Result<String, String> {
     let Some(name) = args.first() else {
         return Err("no command specified".into());
     };
     if name.contains('/') {
-        let host = rootfs::scoped_join(rootfs, name);
-        return if host.exists() {
+        return if Path::new(name).exists() {
             Ok(name.clone())
         } else {
             Err(format!("exec: {name:?}: stat {name}: no such file or directory"))
@@ -343,8 +345,7 @@ pub(super) fn find_program(rootfs: &Path, args: &[String], env: &[String]) -> Re
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let candidate = format!("{}/{name}", dir.trim_end_matches('/'));
-        let host = rootfs::scoped_join(rootfs, &candidate);
-        if let Ok(meta) = fs::metadata(&host) {
+        if let Ok(meta) = fs::metadata(&candidate) {
             use std::os::unix::fs::PermissionsExt;
             if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
                 return Ok(candidate);

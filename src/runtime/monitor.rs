@@ -91,22 +91,24 @@ pub const MONITOR_VERB: &str = "__monitor";
 /// Runs the monitor when this process's arguments are [`await_args`]'
 /// form; `None` otherwise.
 pub fn main_from_args() -> Option<std::process::ExitCode> {
+    status_from_args().map(std::process::ExitCode::from)
+}
+
+fn status_from_args() -> Option<u8> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let root = parse_args(&args)?;
     // SAFETY: fd 4 is the orders socket `lifecycle::PendingMonitor` set up
     // for us; nothing else owns it.
     let socket = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(4) };
     let Some((orders, prepared)) = super::monitor_spawn::receive_orders(socket) else {
-        return Some(std::process::ExitCode::from(1));
+        return Some(1);
     };
     // SAFETY: fd 3 is the sync pipe the starting CLI set up for us (see
     // runtime::lifecycle::start); nothing else owns it.
     let sync = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(3) };
     let root = Root::new(&root);
     let code = run(&root, &orders.dir, Some(sync), orders.attach, prepared);
-    Some(std::process::ExitCode::from(
-        u8::try_from(code.clamp(0, 255)).unwrap_or(1),
-    ))
+    Some(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
 /// The inverse of [`await_args`]: the root.
@@ -117,11 +119,11 @@ fn parse_args(args: &[std::ffi::OsString]) -> Option<std::path::PathBuf> {
     }
 }
 
-/// The dedicated monitor binary's `main`.
-pub fn main() -> std::process::ExitCode {
-    main_from_args().unwrap_or_else(|| {
+/// The dedicated monitor binary's `main`: its exit status.
+pub fn main() -> u8 {
+    status_from_args().unwrap_or_else(|| {
         eprintln!("berth-monitor is started by berth itself: berth-monitor --root ROOT __monitor --await");
-        std::process::ExitCode::from(2)
+        2
     })
 }
 

@@ -403,8 +403,20 @@ fn create_devices(dev: &Path, extra: &[DeviceNode]) -> Result<(), RootfsError> {
         ("urandom", 1, 9),
         ("tty", 5, 0),
     ];
+    // A fresh tmpfs, and root makes them: nothing to replace or chown.
     for (name, major, minor) in DEFAULTS {
-        make_node(&dev.join(name), 'c', *major, *minor, 0o666, 0, 0)?;
+        let path = dev.join(name);
+        mknod(
+            &path,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(*major, *minor),
+        )
+        .map_err(|errno| RootfsError::Path {
+            action: "mknod",
+            path: path.display().to_string(),
+            errno,
+        })?;
     }
     for node in extra {
         let path = scoped_join(dev.parent().unwrap_or(dev), &node.path);
