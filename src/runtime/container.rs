@@ -36,6 +36,13 @@ pub enum ContainerError {
     },
 }
 
+impl ContainerError {
+    /// A file of the container is missing: it was removed meanwhile.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, ContainerError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContainerError + '_ {
     move |source| ContainerError::Io {
         path: path.to_path_buf(),

@@ -82,3 +82,30 @@ pub unsafe fn fork_into(cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno>
         in_cgroup: false,
     })
 }
+
+/// Moves the calling thread to another CPU it may run on, leaving this
+/// one to the process it just forked.
+///
+/// A forked child is queued on its parent's CPU more often than not, and
+/// when the parent stays busy (the CLI creating a container while its
+/// monitor loads) the child waits there for a millisecond or two while
+/// the other CPU idles: the load balancer leaves recently run, cache-hot
+/// tasks where they are. Narrowing this thread's affinity to the other
+/// CPUs migrates it at once; restoring the old affinity right away lets
+/// it stay where it landed. Best effort: with one allowed CPU, or if a
+/// call fails, nothing moves.
+pub fn step_aside() {
+    use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
+    let me = Pid::from_raw(0);
+    let (Ok(allowed), Ok(current)) = (sched_getaffinity(me), sched_getcpu()) else {
+        return;
+    };
+    let mut others = CpuSet::new();
+    let mut any = false;
+    for cpu in (0..CpuSet::count()).filter(|&cpu| cpu != current && allowed.is_set(cpu).unwrap_or(false)) {
+        any |= others.set(cpu).is_ok();
+    }
+    if any && sched_setaffinity(me, &others).is_ok() {
+        let _ = sched_setaffinity(me, &allowed);
+    }
+}

@@ -1,10 +1,11 @@
 //! A container's network namespace, made before its init exists.
 //!
 //! Creating a network namespace costs about half a millisecond of kernel
-//! work (loopback device, sysctl tables, per-net subsystems). The starting
-//! caller makes one while the container's monitor is still loading and
-//! hands it over with the orders (`monitor_spawn`); the monitor then forks
-//! the init straight into it. A monitor without one makes it as before.
+//! work (loopback device, sysctl tables, per-net subsystems). The
+//! container's monitor makes one while it waits for its orders
+//! (`monitor_spawn::receive_orders`), as the starting caller creates the
+//! container, and forks the init straight into it. A monitor without one
+//! (its orders came first) has the init make it as before.
 
 use std::fs::File;
 use std::io;

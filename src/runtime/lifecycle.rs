@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use super::attach::AttachClient;
 use super::cgroups::Cgroup;
-use super::config::{ContainerConfig, ContainerState, NetworkMode, Status};
+use super::config::{ContainerConfig, ContainerState, Status};
 use super::container::{self, Container, ContainerError};
 use super::monitor::{Orders, SYNC_ERROR, SYNC_LISTENING, SYNC_OK};
 use crate::store::Root;
@@ -193,25 +193,20 @@ pub fn start_pending(
     wait_monitor_gone(&state);
     // Peers that started since create: the command must find them at once.
     crate::network::hosts::write_own(root, container).map_err(|e| LifecycleError::Start(e.to_string()))?;
-    // The container's network namespace and rootfs mount are made here
-    // while the monitor is still loading, and follow the orders; what
-    // fails here the monitor and init make themselves. One after the
-    // other: on two CPUs a thread for the namespace would compete with
-    // the loading monitor.
+    // The rootfs mount is made here while the monitor makes the network
+    // namespace (`monitor_spawn::receive_orders`), and follows the
+    // orders; if it fails here the init mounts it.
     pending.send_orders(&Orders {
         dir: container.dir.clone(),
         attach,
     })?;
     let config = &container.config;
-    let netns = (config.network != NetworkMode::Host)
-        .then(super::fresh_netns::create)
-        .and_then(Result::ok);
     let layers = container_layers(root, config);
     let (upper, work) = (container.dir.join("upper"), container.dir.join("work"));
     let sync = super::rootfs::UpperSync::for_container(config);
     let rootfs = super::overlay_mount::detached(&layers, &upper, &work, sync).ok();
-    pending.send_prepared(netns.as_ref().map(|ns| ns.as_fd()), rootfs.as_ref().map(|m| m.as_fd()));
-    drop((netns, rootfs));
+    pending.send_prepared(rootfs.as_ref().map(|m| m.as_fd()));
+    drop(rootfs);
     let sync_r = pending
         .sync
         .take()

@@ -851,7 +851,9 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
         for a in &container.config.networks {
             let _ = store.release_address(&a.network, &container.config.id);
         }
-        let _ = fs::remove_dir_all(&container.dir);
+        // Out of the list at once, as `rm` does: a listing in between
+        // must not find it half removed.
+        let _ = container.hide(root).map(fs::remove_dir_all);
         // `--rm` takes the container's anonymous volumes with it.
         let _ = super::lifecycle::remove_anonymous_volumes(root, &container.config);
     }

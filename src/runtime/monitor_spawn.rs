@@ -67,10 +67,10 @@ impl PendingMonitor {
 
     /// [`PendingMonitor::spawn`] as a child of this process, for a caller
     /// that exits soon (the CLI), after which init adopts the monitor; a
-    /// long-running caller would collect its zombies. One fork instead of
-    /// two matters beyond its own cost: the scheduler places a grandchild
-    /// by its parent's CPU, often the one the busy caller runs on, where it
-    /// waits while the other CPU idles; a child lands on the idle one.
+    /// long-running caller would collect its zombies. The caller then
+    /// steps aside to another CPU ([`super::fork::step_aside`]), so that
+    /// the monitor loads at once, beside the caller creating the
+    /// container, instead of waiting on the caller's CPU.
     pub fn spawn_child(root: &Root) -> Result<PendingMonitor, LifecycleError> {
         Self::spawn_as(root, false)
     }
@@ -108,11 +108,16 @@ impl PendingMonitor {
         // async-signal-safe calls on data prepared above and never returns.
         match unsafe { fork() }.map_err(|e| failed("fork", e))? {
             ForkResult::Child => unsafe { exec_monitor(&plan) },
-            ForkResult::Parent { child } => Ok(PendingMonitor {
-                middle: grandchild.then_some(child),
-                sync: Some(sync_r),
-                orders: Some(orders_w),
-            }),
+            ForkResult::Parent { child } => {
+                if !grandchild {
+                    super::fork::step_aside();
+                }
+                Ok(PendingMonitor {
+                    middle: grandchild.then_some(child),
+                    sync: Some(sync_r),
+                    orders: Some(orders_w),
+                })
+            }
         }
     }
 
@@ -129,18 +134,16 @@ impl PendingMonitor {
             .map_err(|e| LifecycleError::Start(format!("starting the monitor: {e}")))
     }
 
-    /// What follows the orders: the container's network namespace and its
-    /// rootfs as a detached mount, each when the caller could make it;
-    /// closes the orders channel either way.
-    pub(super) fn send_prepared(&mut self, netns: Option<BorrowedFd<'_>>, rootfs: Option<BorrowedFd<'_>>) {
+    /// What follows the orders: the container's rootfs as a detached
+    /// mount, when the caller could make it; closes the orders channel
+    /// either way.
+    pub(super) fn send_prepared(&mut self, rootfs: Option<BorrowedFd<'_>>) {
         let Some(socket) = self.orders.take() else { return };
         let mut kinds = Vec::new();
         let mut fds = Vec::new();
-        for (kind, fd) in [(PREPARED_NETNS, netns), (PREPARED_ROOTFS, rootfs)] {
-            if let Some(fd) = fd {
-                kinds.push(kind);
-                fds.push(fd.as_raw_fd());
-            }
+        if let Some(fd) = rootfs {
+            kinds.push(PREPARED_ROOTFS);
+            fds.push(fd.as_raw_fd());
         }
         if kinds.is_empty() {
             kinds.push(PREPARED_NOTHING);
@@ -148,7 +151,7 @@ impl PendingMonitor {
         let rights = [ControlMessage::ScmRights(&fds)];
         let control: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
         // A failure here is the monitor's to see: without this message it
-        // makes both itself.
+        // mounts the rootfs itself.
         let _ = sendmsg::<()>(
             socket.as_raw_fd(),
             &[IoSlice::new(&kinds)],
@@ -221,13 +224,21 @@ unsafe fn exec_monitor(plan: &ExecPlan) -> ! {
     }
 }
 
-const PREPARED_NETNS: u8 = b'n';
 const PREPARED_ROOTFS: u8 = b'r';
 const PREPARED_NOTHING: u8 = b'-';
 
 /// The monitor's side of the orders channel (fd 4): the orders, and the
 /// channel, on which the prepared resources follow.
+///
+/// A monitor that is ready before its orders makes a network namespace
+/// while it waits (`fresh_netns`, half a millisecond of kernel work that
+/// would otherwise delay the start): every container but a `--network
+/// host` one is born in one. Orders already waiting go first.
 pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingPrepared)> {
+    let spare_netns = match orders_waiting(&socket) {
+        true => None,
+        false => super::fresh_netns::create().ok(),
+    };
     let mut buf = vec![0u8; 8192];
     let n = loop {
         match recv(socket.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -236,36 +247,54 @@ pub fn receive_orders(socket: OwnedFd) -> Option<(Orders, PendingPrepared)> {
         }
     };
     let orders = decode_orders(&buf[..n])?;
-    Some((orders, PendingPrepared(socket)))
+    Some((
+        orders,
+        PendingPrepared {
+            socket,
+            netns: spare_netns,
+        },
+    ))
 }
 
-/// What the caller made for the container while the monitor loaded.
+fn orders_waiting(socket: &OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+/// What was made for the container before its init.
 #[derive(Default)]
 pub struct Prepared {
-    /// A fresh network namespace, `lo` up (`fresh_netns`).
+    /// A fresh network namespace, `lo` up, that the monitor made while it
+    /// waited for its orders (`fresh_netns`).
     pub netns: Option<OwnedFd>,
     /// The rootfs overlay, detached (`overlay_mount`).
     pub rootfs: Option<OwnedFd>,
 }
 
-/// [`Prepared`] resources that follow the orders.
-pub struct PendingPrepared(OwnedFd);
+/// [`Prepared`] resources: the monitor's own, and the caller's, which
+/// follow the orders.
+pub struct PendingPrepared {
+    socket: OwnedFd,
+    netns: Option<OwnedFd>,
+}
 
 impl PendingPrepared {
-    /// Waits for the resources; empty when the caller had none to give
+    /// Waits for the caller's resources; none when it had none to give
     /// (or went away).
     pub fn receive(self) -> Prepared {
-        let socket = self.0;
-        let mut kinds = [0u8; 4];
-        let Ok((n, received)) = super::console::recv_with_fds(&socket, &mut kinds) else {
-            return Prepared::default();
+        let mut prepared = Prepared {
+            netns: self.netns,
+            rootfs: None,
         };
-        let mut prepared = Prepared::default();
+        let mut kinds = [0u8; 4];
+        let Ok((n, received)) = super::console::recv_with_fds(&self.socket, &mut kinds) else {
+            return prepared;
+        };
         for (kind, fd) in kinds[..n].iter().zip(received) {
-            match *kind {
-                PREPARED_NETNS => prepared.netns = Some(fd),
-                PREPARED_ROOTFS => prepared.rootfs = Some(fd),
-                _ => {}
+            if *kind == PREPARED_ROOTFS {
+                prepared.rootfs = Some(fd);
             }
         }
         prepared

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::bail;
 use clap::ValueEnum;
 
-use crate::runtime::config::Status;
+use crate::runtime::config::{ContainerState, Status};
 use crate::runtime::container::{self, format_rfc3339, parse_rfc3339, Container};
 use crate::runtime::ports;
 use crate::store::Root;
@@ -19,8 +19,8 @@ pub enum ListFormat {
     Json,
 }
 
-pub(super) fn status_line(c: &Container) -> anyhow::Result<String> {
-    let state = c.state()?;
+/// The STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, ….
+fn status_text(state: &ContainerState) -> String {
     let ago = |t: &Option<String>| -> String {
         t.as_deref()
             .and_then(parse_rfc3339)
@@ -28,7 +28,7 @@ pub(super) fn status_line(c: &Container) -> anyhow::Result<String> {
             .map(human_duration)
             .unwrap_or_else(|| "?".into())
     };
-    Ok(match state.status {
+    match state.status {
         Status::Running => format!("Up {}", ago(&state.started_at)),
         Status::Paused => format!("Up {} (Paused)", ago(&state.started_at)),
         Status::Exited => format!(
@@ -39,7 +39,7 @@ pub(super) fn status_line(c: &Container) -> anyhow::Result<String> {
         ),
         Status::Created => "Created".into(),
         Status::Dead => "Dead".into(),
-    })
+    }
 }
 
 pub(super) fn human_duration(d: Duration) -> String {
@@ -56,7 +56,12 @@ pub(super) fn human_duration(d: Duration) -> String {
 pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for c in container::list(root)? {
-        let state = c.state()?;
+        let state = match c.state() {
+            Ok(state) => state,
+            // Removed since it was listed (by its monitor, `run --rm -d`).
+            Err(e) if e.is_gone() => continue,
+            Err(e) => return Err(e.into()),
+        };
         if !all && !matches!(state.status, Status::Running | Status::Paused) {
             continue;
         }
@@ -73,7 +78,7 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
         for (c, s) in &rows {
             let row = serde_json::json!({
                 "ID": c.short_id(), "Image": c.config.image, "Command": c.config.args.join(" "),
-                "CreatedAt": c.config.created, "State": s.status.to_string(), "Status": status_line(c)?,
+                "CreatedAt": c.config.created, "State": s.status.to_string(), "Status": status_text(s),
                 "Names": c.config.name, "ExitCode": s.exit_code, "OOMKilled": s.oom_killed, "Labels": c.config.labels,
                 "Ports": ports_column(c),
             });
@@ -82,7 +87,7 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS", "NAMES"].map(String::from)];
-    for (c, _) in &rows {
+    for (c, state) in &rows {
         let mut command = format!("\"{}\"", c.config.args.join(" "));
         if command.len() > 22 {
             command = format!(
@@ -94,7 +99,7 @@ pub(super) fn list(root: &Root, all: bool, quiet: bool, format: ListFormat) -> a
             c.short_id().to_string(),
             c.config.image.clone(),
             command,
-            status_line(c)?,
+            status_text(state),
             ports_column(c),
             c.config.name.clone(),
         ]);
