@@ -268,29 +268,29 @@ fn rm_containers_get_a_volatile_rootfs_and_survive_a_restart() {
     // A detached `--rm` container is removed when it stops, but kept by a
     // restart (as docker's): its volatile overlay mounts again, with what
     // it wrote.
-    e.ok(&[
-        "container",
-        "run",
-        "-d",
-        "--rm",
-        "--name",
-        "again",
-        "busybox",
-        "sh",
-        "-c",
-        "echo kept-file > /written; exec sleep 1000",
-    ]);
+    let run_rm_detached = |name: &str, command: &str| {
+        e.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            command,
+        ]);
+    };
+    run_rm_detached("again", "echo kept-file > /written; exec sleep 1000");
     let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["container", "inspect", "again"])).unwrap();
     assert_eq!(inspect[0]["HostConfig"]["AutoRemove"], true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !e
-        .berth(&["container", "exec", "again", "test", "-f", "/written"])
-        .status
-        .success()
-    {
-        assert!(Instant::now() < deadline, "the file never appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let exec_ok = |args: &[&str]| {
+        e.berth(&[&["container", "exec", "again"], args].concat())
+            .status
+            .success()
+    };
+    wait_until("the file appears", || exec_ok(&["test", "-f", "/written"]));
     e.ok(&["container", "restart", "-t", "0", "again"]);
     let after = e.ok(&[
         "container",
@@ -305,30 +305,24 @@ fn rm_containers_get_a_volatile_rootfs_and_survive_a_restart() {
         "{after}"
     );
     e.ok(&["container", "stop", "-t", "0", "again"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while e
-        .ok(&["container", "ls", "-aq"])
-        .contains(|c: char| c.is_ascii_hexdigit())
-    {
-        assert!(Instant::now() < deadline, "the stopped --rm container was not removed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the stopped --rm container is removed", || {
+        e.ok(&["container", "ls", "-aq"]).trim().is_empty()
+    });
     // `rm -f` races its monitor's own removal, and succeeds either way.
     for _ in 0..3 {
-        e.ok(&[
-            "container",
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            "raced",
-            "busybox",
-            "sleep",
-            "1000",
-        ]);
+        run_rm_detached("raced", "exec sleep 1000");
         e.ok(&["container", "rm", "-f", "raced"]);
     }
     e.assert_no_residue();
+}
+
+/// Polls `done` every 50 ms for up to 10 s; fails naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

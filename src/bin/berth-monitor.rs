@@ -12,8 +12,10 @@
 //! client that goes away is a failed write, not the monitor's death. It
 //! prints nothing to stdout (its stdio is /dev/null), so there is no
 //! buffer to flush at exit; a panic aborts it, as it would end it anyway.
-#![no_main]
+//! (`cargo test` builds this file with the test harness's own `main`.)
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: std::os::raw::c_int, _argv: *const *const std::os::raw::c_char) -> std::os::raw::c_int {
     // SAFETY: setting a signal's disposition to SIG_IGN before any thread
