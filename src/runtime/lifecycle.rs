@@ -298,9 +298,7 @@ pub fn wait_exit(container: &Container, timeout: Option<Duration>) -> Result<Opt
     let mut init_exit: Option<Option<std::os::fd::OwnedFd>> = None;
     loop {
         let state = match container.state() {
-            Err(ContainerError::Io { source, .. })
-                if container.config.auto_remove && source.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(e) if container.config.auto_remove && e.is_gone() => {
                 return Err(LifecycleError::RemovedAtExit(container.config.name.clone()))
             }
             state => state?,
@@ -528,8 +526,16 @@ fn remove_container_entries(dir: &std::path::Path) -> std::io::Result<()> {
     })
 }
 
-/// `rm -v` and `run --rm`: removes the container, then its anonymous
-/// volumes no other container uses (named volumes stay, as in docker).
+/// `run --rm` once the exit code is in: [`remove_after_exit`], then the
+/// anonymous volumes as [`remove_with_volumes`] does.
+pub fn remove_after_exit_with_volumes(root: &Root, container: &Container) -> Result<(), LifecycleError> {
+    remove_after_exit(root, container)?;
+    remove_anonymous_volumes(root, &container.config)
+}
+
+/// `rm -v` (and a `run` that failed to start): removes the container,
+/// then its anonymous volumes no other container uses (named volumes
+/// stay, as in docker).
 pub fn remove_with_volumes(root: &Root, container: &Container, force: bool) -> Result<(), LifecycleError> {
     remove(root, container, force)?;
     remove_anonymous_volumes(root, &container.config)

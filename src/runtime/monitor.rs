@@ -837,7 +837,9 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     }
     let _ = container.save_state(&state);
     let _ = crate::network::hosts::refresh_for_container(root, container);
-    report(&mut running.clients);
+    if !removed_by_caller {
+        report(&mut running.clients);
+    }
     let _ = running.cgroup.destroy();
     let _ = crate::network::endpoint::detach_links(&container.config);
     let warnings = super::hooks::warnings_for(&container.config, &container.dir, HookStage::Poststop, None);

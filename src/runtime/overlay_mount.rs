@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::rootfs::{clear_volatile_marker, overlay_options, RootfsError, UpperSync};
+use super::rootfs::{overlay_options, RootfsError, UpperSync};
 
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
@@ -33,7 +33,7 @@ fn cstring(s: &str) -> Result<CString, Errno> {
 /// mount attached nowhere yet.
 pub fn detached(layers: &[PathBuf], upper: &Path, work: &Path, sync: UpperSync) -> Result<OwnedFd, Errno> {
     // The init's own mount, the fallback, says why if this fails.
-    clear_volatile_marker(work).map_err(|_| Errno::EIO)?;
+    sync.prepare_work_dir(work).map_err(|_| Errno::EIO)?;
     // SAFETY: fsopen with a NUL-terminated name; a non-negative result is
     // a new descriptor we own.
     let context = unsafe {

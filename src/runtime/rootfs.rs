@@ -121,7 +121,7 @@ pub fn mount_overlay(
     sync: UpperSync,
     target: &Path,
 ) -> Result<(), RootfsError> {
-    clear_volatile_marker(work)?;
+    sync.prepare_work_dir(work)?;
     let mut data: Vec<String> = overlay_options(layers, upper, work)
         .into_iter()
         .map(|(key, value)| format!("{key}={value}"))
@@ -164,6 +164,17 @@ impl UpperSync {
             false => UpperSync::Synced,
         }
     }
+
+    /// Readies `work` for a mount: a volatile overlay's marker from its
+    /// last mount goes ([`clear_volatile_marker`]). Only a volatile overlay
+    /// leaves one, and a container's overlay is always mounted the same
+    /// way, so a synced mount has nothing to look for.
+    pub(super) fn prepare_work_dir(self, work: &Path) -> Result<(), RootfsError> {
+        match self {
+            UpperSync::Volatile => clear_volatile_marker(work),
+            UpperSync::Synced => Ok(()),
+        }
+    }
 }
 
 /// A `volatile` mount leaves `WORK/work/incompat/volatile` behind, and
@@ -172,7 +183,7 @@ impl UpperSync {
 /// berth mounts only throwaway containers volatile, and mounts one again
 /// only to restart it or copy files from it after it stopped: the marker
 /// goes first.
-pub(super) fn clear_volatile_marker(work: &Path) -> Result<(), RootfsError> {
+fn clear_volatile_marker(work: &Path) -> Result<(), RootfsError> {
     let incompat = work.join("work").join("incompat");
     match fs::remove_dir_all(&incompat) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("removing", &incompat)(e)),

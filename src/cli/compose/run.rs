@@ -139,8 +139,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     attach::install_signal_handlers()?;
     let code = attach::session(client, &container, request.interactive, tty)?;
     if args.rm {
-        lifecycle::remove_after_exit(&root, &container)?;
-        lifecycle::remove_anonymous_volumes(&root, &container.config)?;
+        lifecycle::remove_after_exit_with_volumes(&root, &container)?;
     }
     Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(255)))
 }

@@ -351,8 +351,7 @@ pub(super) fn run_container(root: &Root, args: &RunArgs) -> anyhow::Result<ExitC
     attach::install_signal_handlers()?;
     let code = attach::session(client, &container, args.create.interactive, args.create.tty)?;
     if args.rm {
-        lifecycle::remove_after_exit(root, &container)?;
-        lifecycle::remove_anonymous_volumes(root, &container.config)?;
+        lifecycle::remove_after_exit_with_volumes(root, &container)?;
     }
     Ok(exit_code(code))
 }
