@@ -19,7 +19,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{execve, fork, setresgid, setresuid, ForkResult, Gid, Pid, Uid};
 
-use super::cgroups::SelfJoin;
+use super::cgroups::{CgroupTree, SelfJoin};
 use super::config::{ContainerConfig, HookStage, NetworkMode};
 use super::hooks;
 use super::rootfs::{self, cstring};
@@ -35,6 +35,8 @@ pub struct ChildFds {
     /// How the child joins its cgroup's v1 hierarchies itself after `go`
     /// (it is born in the v2 one).
     pub cgroup: SelfJoin,
+    /// Its cgroups as it mounts them (`Cgroup::container_tree`).
+    pub cgroup_tree: CgroupTree,
     /// Born in its own network namespace, `lo` up (`fresh_netns`): a
     /// `--network none` init makes none.
     pub netns_ready: bool,
@@ -73,6 +75,7 @@ pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
     let ChildFds {
         go,
         cgroup,
+        cgroup_tree,
         netns_ready,
         rootfs,
         layers,
@@ -86,7 +89,14 @@ pub fn run(config: &ContainerConfig, dir: &Path, fds: ChildFds) -> ! {
         rootfs,
         layers,
     };
-    let message = match setup_and_exec(config, dir, (go, cgroup, prepared), error.as_raw_fd(), stdio, seccomp) {
+    let message = match setup_and_exec(
+        config,
+        dir,
+        (go, (cgroup, cgroup_tree), prepared),
+        error.as_raw_fd(),
+        stdio,
+        seccomp,
+    ) {
         Ok(never) => match never {},
         Err(message) => message,
     };
@@ -110,7 +120,7 @@ struct Prepared {
 fn setup_and_exec(
     config: &ContainerConfig,
     dir: &Path,
-    (go, cgroup, prepared): (OwnedFd, SelfJoin, Prepared),
+    (go, (cgroup, cgroup_tree), prepared): (OwnedFd, (SelfJoin, CgroupTree), Prepared),
     error_fd: RawFd,
     stdio: ChildStdio,
     filter: Option<seccomp::CompiledFilter>,
@@ -166,7 +176,7 @@ fn setup_and_exec(
     let _ = fs::File::from(go).read(&mut buf);
     cgroup.join().map_err(|e| format!("joining the cgroup: {e}"))?;
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("creating the cgroup namespace: {e}"))?;
-    rootfs::mount_cgroup_tree(&rootfs, config).map_err(|e| e.to_string())?;
+    rootfs::mount_cgroup_tree(&rootfs, config, &cgroup_tree).map_err(|e| e.to_string())?;
     let etc_files = [
         (dir.join("hostname"), "/etc/hostname"),
         (dir.join("hosts"), "/etc/hosts"),

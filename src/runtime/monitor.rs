@@ -401,6 +401,7 @@ fn spawn(
                 ChildFds {
                     go: go_r,
                     cgroup: cgroup.self_join(),
+                    cgroup_tree: cgroup.container_tree(),
                     netns_ready: born_in_netns,
                     rootfs: given_rootfs,
                     layers,

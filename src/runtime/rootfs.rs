@@ -17,6 +17,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use thiserror::Error;
 
+use super::cgroups::CgroupTree;
 use super::config::{ContainerConfig, DeviceNode, MountKind};
 
 #[derive(Debug, Error)]
@@ -332,62 +333,32 @@ pub fn host_devices(dir: &Path, prefix: &str) -> Vec<DeviceNode> {
 
 /// `/sys/fs/cgroup` of the container, once it is in its cgroup namespace
 /// (after [`mount_defaults`] mounted `/sys`).
-pub fn mount_cgroup_tree(rootfs: &Path, config: &ContainerConfig) -> Result<(), RootfsError> {
-    mount_cgroups(&rootfs.join("sys/fs/cgroup"), config.privileged)
+pub fn mount_cgroup_tree(rootfs: &Path, config: &ContainerConfig, tree: &CgroupTree) -> Result<(), RootfsError> {
+    mount_cgroups(&rootfs.join("sys/fs/cgroup"), config.privileged, tree)
 }
 
 /// The container's view of its own cgroups, read-only: cgroup2 on a
 /// unified host; on v1/hybrid hosts a tmpfs with one mount per hierarchy
 /// (in the container's cgroup namespace the root is its own cgroup).
-fn mount_cgroups(target: &Path, privileged: bool) -> Result<(), RootfsError> {
+fn mount_cgroups(target: &Path, privileged: bool, tree: &CgroupTree) -> Result<(), RootfsError> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let ro = if privileged {
         MsFlags::empty()
     } else {
         MsFlags::MS_RDONLY
     };
-    if super::cgroups::detect() == super::cgroups::Hierarchy::V2 {
+    let CgroupTree::V1(hierarchies) = tree else {
         return do_mount(Some("cgroup2"), target, Some("cgroup2"), flags | ro, None);
-    }
+    };
     do_mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some("mode=755"))?;
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for line in mountinfo.lines() {
-        let Some((_, after)) = line.split_once(" - ") else {
-            continue;
-        };
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        if fields.first() != Some(&"cgroup") {
-            continue;
-        }
-        let mount_point = line.split_whitespace().nth(4).unwrap_or_default();
-        let Some(name) = Path::new(mount_point)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-        else {
-            continue;
-        };
-        let options: Vec<&str> = fields.get(2).copied().unwrap_or_default().split(',').collect();
-        let controllers: Vec<&str> = options
-            .iter()
-            .copied()
-            .filter(|o| !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime" | "noatime"))
-            .collect();
-        if controllers.is_empty() || !super::cgroups::v1_hierarchy_is_used(controllers.iter().copied()) {
-            continue;
-        }
-        let dir = target.join(&name);
+    for (name, controllers) in hierarchies {
+        let dir = target.join(name);
         ensure_dir(&dir)?;
-        do_mount(
-            Some("cgroup"),
-            &dir,
-            Some("cgroup"),
-            flags | ro,
-            Some(&controllers.join(",")),
-        )?;
+        do_mount(Some("cgroup"), &dir, Some("cgroup"), flags | ro, Some(controllers))?;
         // cpu,cpuacct is also reachable as cpu and cpuacct, as on the host.
         if name.contains(',') {
             for alias in name.split(',') {
-                let _ = symlink(&name, target.join(alias));
+                let _ = symlink(name, target.join(alias));
             }
         }
     }

@@ -215,6 +215,23 @@ impl Cgroup {
         }
     }
 
+    /// The hierarchies a container mounts under its `/sys/fs/cgroup`, as
+    /// this handle found them: the init, a fork of the monitor that made
+    /// the handle, needs no second reading of `/proc/self/mountinfo`.
+    pub fn container_tree(&self) -> CgroupTree {
+        match &self.layout {
+            Layout::V2 { .. } => CgroupTree::Unified,
+            Layout::V1 { dirs, .. } => CgroupTree::V1(
+                dirs.iter()
+                    .filter_map(|d| {
+                        let name = d.root.file_name()?.to_string_lossy().into_owned();
+                        Some((name, d.controllers.join(",")))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// A handle to an existing cgroup (after an engine restart). Fails with
     /// [`CgroupError::NotFound`] if the directory does not exist.
     pub fn open(name: &str) -> Result<Cgroup, CgroupError> {
@@ -458,6 +475,17 @@ impl Cgroup {
 
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a container sees under `/sys/fs/cgroup` ([`Cgroup::container_tree`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupTree {
+    /// One cgroup2 mount.
+    Unified,
+    /// A tmpfs with one mount per v1 hierarchy: its directory name there
+    /// (the host's, like `cpu,cpuacct`) and its mount options (the
+    /// controllers, comma-separated).
+    V1(Vec<(String, String)>),
+}
+
 /// Joining v1 hierarchies without the global lock's grace period.
 ///
 /// Every write of a pid to a `cgroup.procs` (v1 and v2) takes the global
@@ -485,6 +513,39 @@ impl SelfJoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_container_mounts_the_hierarchies_of_its_layout() {
+        let v1 = |root: &str, controllers: &[&str]| V1Dir {
+            root: PathBuf::from(root),
+            dir: Path::new(root).join("berth-x"),
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+        };
+        let cgroup = |layout| Cgroup {
+            name: "berth-x".into(),
+            hierarchy: Hierarchy::Hybrid,
+            layout,
+            swap_ignored: AtomicBool::new(false),
+        };
+        let hybrid = cgroup(Layout::V1 {
+            dirs: vec![
+                v1("/sys/fs/cgroup/cpu,cpuacct", &["cpu", "cpuacct"]),
+                v1("/sys/fs/cgroup/memory", &["memory"]),
+            ],
+            unified: Some(PathBuf::from("/sys/fs/cgroup/unified/berth-x")),
+        });
+        assert_eq!(
+            hybrid.container_tree(),
+            CgroupTree::V1(vec![
+                ("cpu,cpuacct".into(), "cpu,cpuacct".into()),
+                ("memory".into(), "memory".into()),
+            ])
+        );
+        let unified = cgroup(Layout::V2 {
+            dir: PathBuf::from("/sys/fs/cgroup/berth-x"),
+        });
+        assert_eq!(unified.container_tree(), CgroupTree::Unified);
+    }
 
     #[test]
     fn names_must_stay_inside_the_hierarchy() {

@@ -21,7 +21,7 @@ mod stats;
 mod v1;
 mod v2;
 
-pub use cgroup::{Cgroup, SelfJoin};
+pub use cgroup::{Cgroup, CgroupTree, SelfJoin};
 pub use detect::{detect, leftover_cgroups, Hierarchy};
 pub use error::CgroupError;
 
