@@ -159,9 +159,21 @@ pub fn run(root: &Root, dir: &Path, sync: Option<OwnedFd>, wait_attach: bool, pr
     };
     report(char::from(SYNC_LISTENING).to_string());
     match start(root, &container, listener, wait_attach, prepared) {
-        Ok(running) => {
+        Ok(mut running) => {
             report(format!("{SYNC_OK} {}", running.child));
             drop(sync);
+            if wait_attach {
+                if let Err(message) = record_running(root, &container, running.child) {
+                    // Nothing runs unrecorded: the attached caller sees why
+                    // and the exit that follows.
+                    let line = format!("berth: recording the start failed: {message}\n");
+                    broadcast(
+                        &mut running.clients,
+                        &attach::encode(FrameKind::Stderr, line.as_bytes()),
+                    );
+                    let _ = nix::sys::signal::kill(running.child, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
             supervise(root, &container, running)
         }
         Err(message) => {
@@ -491,18 +503,29 @@ fn spawn(
                 return Err(released(message));
             }
             let stdio = stdio.ok_or_else(|| released(abort("the init sent no terminal".to_string())))?;
-            let mut state = ContainerState::created();
-            state.status = Status::Running;
-            state.pid = Some(child.as_raw());
-            state.monitor_pid = Some(std::process::id() as i32);
-            state.started_at = Some(now_rfc3339());
-            container
-                .save_state(&state)
-                .map_err(|e| released(abort(e.to_string())))?;
-            let _ = crate::network::hosts::refresh_for_container(root, container);
+            // An attached caller learns the start from the reply and reads
+            // no state before the exit, so its record follows the reply
+            // (`run`), off the start's critical path. Anyone else may look
+            // at once (`run -d` then `ls`): the record comes first.
+            if !wait_attach {
+                record_running(root, container, child).map_err(|e| released(abort(e)))?;
+            }
             Ok((child, cgroup, stdio, clients))
         }
     }
+}
+
+/// Records the container as running, and its address in its peers'
+/// hosts files.
+fn record_running(root: &Root, container: &Container, child: Pid) -> Result<(), String> {
+    let mut state = ContainerState::created();
+    state.status = Status::Running;
+    state.pid = Some(child.as_raw());
+    state.monitor_pid = Some(std::process::id() as i32);
+    state.started_at = Some(now_rfc3339());
+    container.save_state(&state).map_err(|e| e.to_string())?;
+    let _ = crate::network::hosts::refresh_for_container(root, container);
+    Ok(())
 }
 
 fn accept_within(listener: &UnixListener, timeout: Duration) -> Result<Client, String> {
