@@ -139,11 +139,10 @@ impl ImageStore {
     }
 
     /// Unpacks whatever layers of `image` are missing; returns the snapshot
-    /// dirs (lowest first) and the total uncompressed size.
-    pub(super) fn ensure_layers(&self, image: &StoredImage) -> Result<(Vec<PathBuf>, u64), ImageError> {
+    /// dirs (lowest first).
+    pub(super) fn ensure_layers(&self, image: &StoredImage) -> Result<Vec<PathBuf>, ImageError> {
         let chain = chain_ids(&image.diff_ids);
         let mut dirs = Vec::with_capacity(chain.len());
-        let mut size = 0;
         for ((chain_id, diff_id), (blob, media_type)) in chain.iter().zip(&image.diff_ids).zip(image.layer_blobs()?) {
             self.snapshots
                 .ensure(chain_id, diff_id, Some(&media_type), || self.blobs.open_blob(&blob))
@@ -151,17 +150,24 @@ impl ImageStore {
                     layer: blob.clone(),
                     source: Box::new(source),
                 })?;
-            size += self.snapshots.size(chain_id);
             dirs.push(self.snapshots.fs_path(chain_id));
         }
-        Ok((dirs, size))
+        Ok(dirs)
+    }
+
+    /// The uncompressed size of an image's layers, as recorded when each
+    /// was unpacked (one file per layer: read only where shown, not for
+    /// every container start).
+    fn layers_size(&self, image: &StoredImage) -> u64 {
+        chain_ids(&image.diff_ids).iter().map(|c| self.snapshots.size(c)).sum()
     }
 
     /// Records an image whose blobs are stored: unpacks its layers, then
     /// points `names` (normalized `name:tag`) at it. Returns the image id.
     pub(super) fn register(&self, manifest_digest: &Digest, names: &[String]) -> Result<Digest, ImageError> {
         let image = self.load_stored(manifest_digest)?;
-        let (_, size) = self.ensure_layers(&image)?;
+        self.ensure_layers(&image)?;
+        let size = self.layers_size(&image);
         let record = ImageRecord {
             config: image.config_digest.clone(),
             created: image.config.created().clone(),
@@ -248,7 +254,7 @@ impl ImageStore {
         let index = Index::load(&self.root)?;
         let (manifest, name) = self.lookup(&index, reference)?;
         let image = self.load_stored(&manifest)?;
-        let (layers, _) = self.ensure_layers(&image)?;
+        let layers = self.ensure_layers(&image)?;
         Ok(ResolvedImage {
             id: image.config_digest.to_string(),
             name,
