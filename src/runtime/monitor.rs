@@ -833,6 +833,17 @@ fn resize(master: Option<RawFd>, payload: &[u8]) {
 }
 
 fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -> i32 {
+    let report = |clients: &mut Vec<Client>| {
+        broadcast(clients, &attach::encode(FrameKind::Exit, &code.to_be_bytes()));
+        clients.clear();
+    };
+    // A throwaway container that its attached `run` removes is reported
+    // at once: that caller needs no record (`lifecycle::remove_after_exit`)
+    // and returns only once this monitor is gone, its ports closed.
+    let removed_by_caller = container.config.removed_on_exit && !container.config.auto_remove;
+    if removed_by_caller {
+        report(&mut running.clients);
+    }
     let _ = running.log.flush();
     // The host ports are free again before the exit is recorded, so
     // whoever waited for it can bind them at once.
@@ -847,20 +858,11 @@ fn finish(root: &Root, container: &Container, mut running: Running, code: i32) -
     state.exit_code = Some(code);
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = oom_killed;
-    // Attached clients learn the exit as soon as it is recorded (they may
-    // look at the state next), and cleanup below does not delay them; a
-    // throwaway container that its attached `run` removes is reported
-    // first: that caller needs no record (`lifecycle::remove_after_exit`).
-    let report = |clients: &mut Vec<Client>| {
-        broadcast(clients, &attach::encode(FrameKind::Exit, &code.to_be_bytes()));
-        clients.clear();
-    };
-    let removed_by_caller = container.config.removed_on_exit && !container.config.auto_remove;
-    if removed_by_caller {
-        report(&mut running.clients);
-    }
     let _ = container.save_state(&state);
     let _ = crate::network::hosts::refresh_for_container(root, container);
+    // Other attached clients learn the exit as soon as it is recorded
+    // (they may look at the state next), and cleanup below does not delay
+    // them.
     if !removed_by_caller {
         report(&mut running.clients);
     }
